@@ -1,0 +1,89 @@
+"""A case's path: (validated) → resolve versions → evaluate → settle → render."""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timezone
+
+from . import __version__
+from .engine import ENGINE_NAME, engine_version
+from .evaluate.facts import canonical_events
+from .evaluate.run import evaluate
+from .render import decision as render
+from .resolve import resolve
+from .rulebook.registry import Registry
+from .settle.settlement import Settlement
+from .vocabulary import vocabulary
+
+
+class Decider:
+    """Holds the compiled law; one per process, built before the fork."""
+
+    def __init__(self, registry: Registry | None = None):
+        self.registry = registry or Registry.load()
+        self.vocab = vocabulary()
+        self.settlement = Settlement()
+        self.engine = {"name": ENGINE_NAME, "version": engine_version()}
+
+    def decide(self, case: dict, *, input_sha256: str | None = None) -> dict:
+        options = case.get("options") or {}
+        lang = options.get("lang", "zh")
+        pins = options.get("pin") or {}
+        include_drafts = bool(options.get("include_drafts", False))
+        trace: list[str] = []
+
+        events = canonical_events(case.get("events") or [])
+        resolution = resolve(self.registry, case["applicant"], events, pins, include_drafts)
+        candidates, denials = evaluate(self.registry, self.vocab, case, events, resolution, trace)
+        beaten, settled, _ = self.settlement.settle(self.registry, candidates, case.get("prior_awards") or [], trace)
+
+        outcomes, denied = [], []
+        for cand in sorted(candidates, key=_order):
+            if cand.cid in beaten:
+                denied.append((_order(cand), render.denial_from_candidate(cand, "not_stacked", lang, beaten=beaten[cand.cid])))
+                continue
+            result = settled.get(cand.cid)
+            if result is not None and result.status != "granted":
+                denied.append((_order(cand), render.denial_from_candidate(cand, result.status, lang, settled=result)))
+                continue
+            outcomes.append(render.outcome(cand, None, result, lang))
+        for d in denials:
+            denied.append(((d.what_if, d.event["ord"], d.measure.id, d.version.key), render.denial(d, lang)))
+        denied.sort(key=lambda pair: (pair[0], pair[1]["reason"], pair[1].get("condition") or ""))
+
+        used = [a.version for a in resolution.assignments]
+        response = {
+            "case_id": case.get("case_id"),
+            "decision_id": str(uuid.uuid4()),
+            "evaluated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "engine": self.engine,
+            "service": {"name": "gx-zones-rules", "version": __version__},
+            "input_sha256": input_sha256 or canonical_sha256(case),
+            "options": {"lang": lang, "explain": bool(options.get("explain", False)),
+                        "include_drafts": include_drafts, "pin": dict(sorted(pins.items()))},
+            "rulesets": [
+                {"policy": v.policy, "version": v.version, "status": v.status, "document": v.document["number"],
+                 "sha256": v.sha256, "what_if": v.status != "in_force" and v.status != "repealed"}
+                for v in used
+            ],
+            "not_applicable": resolution.not_applicable,
+            "notices": [dict(n, message=n["message"][lang]) for n in resolution.notices],
+            "outcomes": outcomes,
+            "denials": [d for _, d in denied],
+            "totals": render.totals(outcomes, what_if=False),
+            "ceiling_totals": render.totals(outcomes, what_if=False, field="amount_max", kinds=("ceiling",)),
+            "what_if_totals": render.totals(outcomes, what_if=True),
+        }
+        if options.get("explain"):
+            response["trace"] = trace
+        return response
+
+
+def _order(cand):
+    return (cand.what_if, cand.event["ord"], cand.measure.id, cand.version.key)
+
+
+def canonical_sha256(payload) -> str:
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,70 @@
+"""A validated case as engine facts: integers for dates (YYYYMMDD) and money
+(fen), every declared field present, events in one canonical order so that the
+order of a request's events never changes a decision."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ..vocabulary import Vocabulary
+
+_DEFAULTS = {"bool": False, "date": 0, "money": 0, "int": 0, "string": "", "enum": ""}
+
+
+def day(value) -> int:
+    """A date (or ISO string) as the integer YYYYMMDD."""
+    if not value:
+        return 0
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return int(text.replace("-", ""))
+
+
+def fen(amount: Decimal) -> int:
+    return int((Decimal(amount) * 100).to_integral_value())
+
+
+def _engine_value(kind: str, value):
+    if value is None:
+        return _DEFAULTS[kind]
+    if kind == "date":
+        return day(value)
+    if kind == "money":
+        return fen(value)
+    return value
+
+
+def canonical_events(events: list[dict]) -> list[dict]:
+    """Events with ``day``, ``year`` and ``ord`` (their rank in date, type, id order)."""
+    prepared = [dict(e, day=day(e["date"]), year=day(e["date"]) // 10000) for e in events]
+    prepared.sort(key=lambda e: (e["day"], e["type"], e["id"]))
+    for index, event in enumerate(prepared):
+        event["ord"] = index
+    return prepared
+
+
+def applicant_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
+    attributes = applicant.get("attributes") or {}
+    app = {"t": "app"}
+    for name in ("kind", "zone", "city", "zone_level", "zone_type"):
+        app[name] = applicant.get(name) or ""
+    for name, spec in vocab.attributes.items():
+        app[name] = _engine_value(spec.type, attributes.get(name))
+    facts = [app]
+    for index, incident in enumerate(applicant.get("incidents") or []):
+        facts.append({"t": "inc", "i": index, "year": incident["year"], "type": incident["type"],
+                      "grade": vocab.grade_rank(incident["grade"]) if incident.get("grade") else 0})
+    for year in sorted({e["year"] for e in events}):
+        facts.append({"t": "yr", "year": year})
+    return facts
+
+
+def event_fact(vocab: Vocabulary, applicant: dict, event: dict, role: str) -> dict:
+    spec = vocab.events[event["type"]]
+    fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": event["day"], "year": event["year"],
+            "ord": event["ord"], "role": role}
+    for name, field in spec.fields.items():
+        fact[name] = _engine_value(field.type, event.get(name))
+    attributes = applicant.get("attributes") or {}
+    fact["hte_since"] = day(attributes.get("high_tech_enterprise_since"))
+    fact["key_platform"] = event.get("platform_id") or event["id"]
+    fact["key_project"] = event.get("project_id") or event["id"]
+    return fact

@@ -1,0 +1,86 @@
+"""Run each assigned ruleset version over the case; collect candidates and denials."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..resolve import Resolution
+from ..rulebook.registry import Registry
+from ..vocabulary import Vocabulary
+from .facts import applicant_facts, event_fact
+
+
+@dataclass
+class Candidate:
+    version: object  # RulesetVersion
+    measure: object  # Measure
+    event: dict  # the trigger's engine fact
+    anchor: dict | None  # the joined event, if any
+    amount: int | None  # fen, fixed and computed
+    amount_max: int | None  # fen, ceiling and competitive
+    floor: int | None  # fen, obligation
+    table_key: str | None
+    what_if: bool
+
+    @property
+    def cid(self) -> str:
+        return f"{self.version.key}|{self.measure.id}|{self.event['id']}"
+
+
+@dataclass
+class Denial:
+    version: object
+    measure: object
+    event: dict
+    reason: str
+    condition: str | None
+    explain: dict | None
+    article: str | None = None
+    cites: str | None = None
+    what_if: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class Evaluation:
+    """What the engine's actions report to, for one version session."""
+
+    def __init__(self, what_if: bool, trace: list[str], label: str):
+        self.what_if = what_if
+        self.candidates: dict[str, Candidate] = {}
+        self.denials: dict[tuple, Denial] = {}
+        self._trace = trace
+        self._label = label
+
+    def trace_rule(self, text: str) -> None:
+        self._trace.append(f"{self._label}: {text}")
+
+    def candidate(self, version, measure, event, anchor, amount, amount_max, floor, table_key) -> None:
+        cand = Candidate(version, measure, event, anchor, amount, amount_max, floor, table_key, self.what_if)
+        # several joined events can support one grant; the first one derived stands
+        if cand.cid not in self.candidates:
+            self.candidates[cand.cid] = cand
+            self.trace_rule(f"{measure.id} candidate on {event['id']}" + (f" (with {anchor['id']})" if anchor else ""))
+
+    def denial(self, version, measure, event, reason, condition, explain, *, article=None, cites=None) -> None:
+        key = (measure.id, event["id"], reason, condition)
+        if key not in self.denials:
+            self.denials[key] = Denial(version, measure, event, reason, condition, explain, article, cites, self.what_if)
+            self.trace_rule(f"{measure.id} denied on {event['id']}: {reason}" + (f" ({condition})" if condition else ""))
+
+
+def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dict], resolution: Resolution,
+             trace: list[str]) -> tuple[list[Candidate], list[Denial]]:
+    candidates: list[Candidate] = []
+    denials: list[Denial] = []
+    applicant = case["applicant"]
+    for assignment in resolution.assignments:
+        version = assignment.version
+        ruleset = registry.compiled[version.key]
+        context = Evaluation(assignment.what_if, trace, version.key)
+        facts = applicant_facts(vocab, applicant, events)
+        event_facts = [event_fact(vocab, applicant, e, assignment.roles.get(e["id"], "ctx")) for e in events]
+        ruleset.run_phases([facts, event_facts, [{"t": "ph", "n": 3}]], context)
+        granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}
+        candidates += context.candidates.values()
+        # a denial on a (measure, event) that another joined event grants is noise
+        denials += [d for d in context.denials.values() if (d.measure.id, d.event["id"]) not in granted]
+    return candidates, denials

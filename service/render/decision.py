@@ -1,0 +1,106 @@
+"""The decision as the contract (shared/docs/contract.md) shapes it."""
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from .messages import denial_detail
+
+TOTALLED_KINDS = ("fixed", "computed")
+
+
+def money(fen: int) -> str:
+    return f"{Decimal(fen) / 100:.2f}"
+
+
+def _readings(version, names, lang: str) -> list[str]:
+    return [version.readings[name][lang] for name in names if name in version.readings]
+
+
+def outcome(cand, beaten, settled, lang: str) -> dict:
+    version, measure = cand.version, cand.measure
+    out = {
+        "measure": measure.id,
+        "policy": version.policy,
+        "version": version.version,
+        "status": version.status,
+        "document": version.document["number"],
+        "article": measure.article,
+        "kind": measure.kind,
+        "beneficiary": measure.beneficiary,
+        "event": cand.event["id"],
+    }
+    if cand.anchor:
+        out["supporting_events"] = [cand.anchor["id"]]
+    granted = settled.amount if settled else None
+    if measure.kind in TOTALLED_KINDS:
+        out["amount"] = money(granted if settled else cand.amount)
+    elif measure.kind in ("ceiling", "competitive") and cand.amount_max is not None:
+        out["amount_max"] = money(granted if settled else cand.amount_max)
+    elif measure.kind == "obligation" and cand.floor is not None:
+        out["floor"] = money(cand.floor)
+    if any(k in out for k in ("amount", "amount_max", "floor")):
+        out["currency"] = measure.currency
+    if settled and settled.cap is not None:
+        cap = settled.cap
+        asked = cand.amount if cand.amount is not None else cand.amount_max
+        if asked is not None:
+            out["amount_before_cap"] = money(asked)
+        out["cap"] = {"id": cap.id, "per": cap.per}
+        if cap.amount_fen is not None:
+            out["cap"]["amount"] = money(cap.amount_fen)
+            out["cap"]["remaining_before"] = money(settled.remaining_before)
+        if cap.count is not None:
+            out["cap"]["count"] = cap.count
+            out["cap"]["count_remaining_before"] = settled.count_remaining_before
+    if measure.basis:
+        out["basis"] = measure.basis[lang]
+    out["payer"] = measure.payer
+    out["handled_by"] = measure.handled_by
+    out["citation"] = measure.cites
+    notes = _readings(version, measure.readings, lang) + [n[lang] for n in version.notes]
+    out["notes"] = notes
+    out["what_if"] = cand.what_if
+    return out
+
+
+def denial_from_candidate(cand, reason: str, lang: str, *, beaten=None, settled=None) -> dict:
+    version, measure = cand.version, cand.measure
+    if reason == "not_stacked":
+        group = beaten.group
+        detail = denial_detail(lang, reason, measure=measure.id, other=beaten.by_measure, event=beaten.by_event, group=group.id)
+        citation, article = group.cites or measure.cites, group.article or measure.article
+    else:
+        cap = settled.cap
+        detail = denial_detail(lang, reason, measure=measure.id, cap=cap.id, per=cap.per,
+                               amount=money(cap.amount_fen) if cap.amount_fen is not None else None, count=cap.count)
+        citation, article = cap.cites or measure.cites, measure.article
+    return _denial(version, measure, cand.event, reason, detail, citation, article, None, cand.what_if)
+
+
+def denial(d, lang: str) -> dict:
+    version, measure = d.version, d.measure
+    condition_text = d.explain[lang] if d.explain else None
+    detail = denial_detail(lang, d.reason, measure=measure.id, condition=condition_text, window=version.window_text(),
+                           version=version.key, event=d.event["id"])
+    return _denial(version, measure, d.event, d.reason, detail, d.cites or measure.cites, d.article or measure.article,
+                   d.condition, d.what_if)
+
+
+def _denial(version, measure, event, reason, detail, citation, article, condition, what_if) -> dict:
+    out = {"measure": measure.id, "policy": version.policy, "version": version.version, "status": version.status,
+           "document": version.document["number"], "article": article, "event": event["id"], "reason": reason}
+    if condition:
+        out["condition"] = condition
+    out.update({"detail": detail, "citation": citation, "what_if": what_if})
+    if reason == "outside_window":
+        out["window"] = {"from": version.raw["effective"]["from"], "until": version.raw["effective"].get("until")}
+    return out
+
+
+def totals(outcomes: list[dict], *, what_if: bool, field: str = "amount", kinds=TOTALLED_KINDS) -> dict:
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for o in outcomes:
+        if o["what_if"] == what_if and o["kind"] in kinds and field in o:
+            sums[o["currency"]] += Decimal(o[field])
+    return {currency: f"{value:.2f}" for currency, value in sorted(sums.items())}

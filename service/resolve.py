@@ -1,0 +1,123 @@
+"""Which version of which policy judges which event.
+
+Each event is judged by the version of each policy in force on its date. An
+event outside every window is handed, with role ``out``, to the nearest
+version so that the measures it came close to can say ``outside_window``.
+Drafts are judged only when asked for (``include_drafts``) or pinned; else a
+draft-only policy hands its events over with role ``draft`` so that the
+answer says ``draft_not_requested``. Every other event reaches a session as
+``ctx``: usable as joined context, never judged there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .rulebook.registry import DRAFT_STATUSES, EVALUATED_STATUSES, Registry
+from .rulebook.loader import RulesetVersion
+
+
+@dataclass
+class Assignment:
+    version: RulesetVersion
+    roles: dict = field(default_factory=dict)  # event id -> in|out|draft
+    what_if: bool = False
+
+
+@dataclass
+class Resolution:
+    assignments: list  # [Assignment], in policy then version order
+    not_applicable: list  # [{"policy", "reason"}]
+    notices: list  # [{"policy", "version", "status", "message"}]
+
+
+class PinError(LookupError):
+    def __init__(self, errors: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{p}: {m}" for p, m in errors))
+        self.errors = errors
+
+
+def in_scope(version: RulesetVersion, applicant: dict) -> str | None:
+    """None if the document speaks to this applicant, else why not."""
+    scope = version.scope
+    if scope.get("zones") and applicant.get("zone") not in scope["zones"]:
+        return f"applies to zones {', '.join(scope['zones'])}"
+    if scope.get("cities") and applicant.get("city") not in scope["cities"]:
+        return f"applies to cities {', '.join(scope['cities'])}"
+    if scope.get("zone_types") and applicant.get("zone_type") not in scope["zone_types"]:
+        return f"applies to zone types {', '.join(scope['zone_types'])}"
+    return None
+
+
+def check_pins(registry: Registry, pins: dict) -> None:
+    errors = []
+    for policy, version in sorted(pins.items()):
+        if policy not in registry.versions:
+            errors.append((f"options/pin/{policy}", f"unknown policy {policy!r}; known: {', '.join(sorted(registry.versions))}"))
+        elif registry.get(policy, version) is None:
+            known = ", ".join(v.version for v in registry.policy_versions(policy))
+            errors.append((f"options/pin/{policy}", f"unknown version {version!r} of {policy}; known: {known}"))
+    if errors:
+        raise PinError(errors)
+
+
+def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict, include_drafts: bool) -> Resolution:
+    check_pins(registry, pins)
+    assignments: list[Assignment] = []
+    not_applicable, notices = [], []
+    for policy in sorted(registry.versions):
+        versions = registry.policy_versions(policy)
+        reason = in_scope(versions[-1], applicant)
+        if reason:
+            not_applicable.append({"policy": policy, "reason": reason})
+            continue
+        by_version: dict[str, Assignment] = {}
+
+        def assign(version: RulesetVersion, event_id: str, role: str, what_if: bool = False) -> None:
+            entry = by_version.setdefault(version.version, Assignment(version, what_if=what_if))
+            entry.roles[event_id] = role
+
+        if policy in pins:
+            pinned = registry.get(policy, pins[policy])
+            if pinned.status == "announced":
+                notices.append(_announced(pinned))
+                continue
+            for event in events:
+                assign(pinned, event["id"], "in" if pinned.in_window(event["day"]) else "out",
+                       what_if=pinned.status in DRAFT_STATUSES)
+        else:
+            law = [v for v in versions if v.status in EVALUATED_STATUSES]
+            drafts = [v for v in versions if v.status in DRAFT_STATUSES]
+            for version in versions:
+                if version.status == "announced" and include_drafts:
+                    notices.append(_announced(version))
+            for event in events:
+                if law:
+                    judge = next((v for v in law if v.in_window(event["day"])), None)
+                    if judge is not None:
+                        assign(judge, event["id"], "in")
+                    else:
+                        assign(_nearest(law, event["day"]), event["id"], "out")
+                for draft in drafts:
+                    if include_drafts:
+                        assign(draft, event["id"], "in" if draft.in_window(event["day"]) else "out", what_if=True)
+                    elif not law:
+                        assign(draft, event["id"], "draft", what_if=True)
+        for key in sorted(by_version, key=lambda k: (by_version[k].version.effective_from, k)):
+            if by_version[key].version.measures:
+                assignments.append(by_version[key])
+    return Resolution(assignments, not_applicable, notices)
+
+
+def _nearest(versions: list[RulesetVersion], day: int) -> RulesetVersion:
+    before = [v for v in versions if v.effective_from <= day]
+    return before[-1] if before else versions[0]
+
+
+def _announced(version: RulesetVersion) -> dict:
+    return {
+        "policy": version.policy, "version": version.version, "status": version.status,
+        "message": {
+            "en": f"{version.document['title']} ({version.version}) is announced but its text is not published; it has no rules to evaluate.",
+            "zh": f"《{version.document['title']}》（{version.version}）已公布起草，但未公布文本，无可执行规则。",
+        },
+    }

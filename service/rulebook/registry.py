@@ -1,0 +1,90 @@
+"""All ruleset versions of all policies, loaded and compiled once at start-up.
+
+Start-up happens before gunicorn forks (``preload_app``), so every worker
+inherits the compiled engine rulesets and never compiles on a request.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..paths import RULESETS_DIR
+from .loader import Cap, RulesetError, RulesetVersion, StackingGroup, load_ruleset
+
+EVALUATED_STATUSES = ("in_force", "repealed")  # law that was in force in its window
+DRAFT_STATUSES = ("draft",)  # evaluated on request only
+# "announced": registered, no published text, no rules
+
+
+@dataclass
+class Registry:
+    directory: Path
+    versions: dict  # policy -> list[RulesetVersion] sorted by effective_from, version
+    compiled: dict  # version key -> engine Ruleset
+
+    @classmethod
+    def load(cls, directory: Path | None = None, *, compile_rules: bool = True) -> "Registry":
+        directory = Path(directory or RULESETS_DIR)
+        sources = directory / "sources"
+        if not sources.is_dir():
+            sources = RULESETS_DIR / "sources"
+        versions: dict[str, list[RulesetVersion]] = {}
+        errors: list[RulesetError] = []
+        for path in sorted(directory.glob("*/*.yaml")):
+            if path.parent.name == "sources":
+                continue
+            try:
+                version = load_ruleset(path, sources)
+            except RulesetError as error:
+                errors.append(error)
+                continue
+            versions.setdefault(version.policy, []).append(version)
+        if errors:
+            raise RulesetError(errors[0].file, [p for e in errors for p in e.problems]) if len(errors) == 1 else \
+                RulesetError("rulesets", [(f"{e.file}:{p}", r) for e in errors for p, r in e.problems])
+        for policy in versions:
+            versions[policy].sort(key=lambda v: (v.effective_from, v.version))
+        registry = cls(directory, versions, {})
+        registry.check_overlaps()
+        if compile_rules:
+            from ..evaluate.compile import compile_version
+
+            for policy_versions in versions.values():
+                for version in policy_versions:
+                    if version.measures:
+                        registry.compiled[version.key] = compile_version(version)
+        return registry
+
+    def check_overlaps(self) -> None:
+        problems = []
+        for policy, versions in self.versions.items():
+            law = [v for v in versions if v.status in EVALUATED_STATUSES]
+            for earlier, later in zip(law, law[1:]):
+                if earlier.effective_until is None or earlier.effective_until >= later.effective_from:
+                    problems.append((f"{later.path}", f"window of {later.key} overlaps {earlier.key}"))
+        if problems:
+            raise RulesetError("rulesets", problems)
+
+    def policy_versions(self, policy: str) -> list[RulesetVersion]:
+        return self.versions.get(policy, [])
+
+    def get(self, policy: str, version: str) -> RulesetVersion | None:
+        for candidate in self.versions.get(policy, []):
+            if candidate.version == version:
+                return candidate
+        return None
+
+    def all_versions(self) -> list[RulesetVersion]:
+        return [v for policy in sorted(self.versions) for v in self.versions[policy]]
+
+    def cap_for(self, version: RulesetVersion, measure_id: str) -> Cap | None:
+        for cap in version.caps:
+            if measure_id in cap.counts:
+                return cap
+        return None
+
+    def group_for(self, version: RulesetVersion, measure_id: str) -> StackingGroup | None:
+        for group in version.stacking:
+            if measure_id in group.members:
+                return group
+        return None

@@ -1,0 +1,200 @@
+"""Settle candidates: stacking first, then caps, across every document.
+
+One generic engine ruleset does it; the law it applies (which measures share
+a cap, how much, per what; which may not stack, and which one stands) arrives
+as facts built from the ruleset files, so a change of cap or group is a diff
+of a ruleset file, never of this module.
+
+Phase A, stacking: a candidate loses to another candidate of its group with
+the same key that ranks before it (``keep: first``) or is larger
+(``keep: larger``; equal amounts fall back to rank), and to any award of the
+group already received (prior awards).
+
+Phase B, caps: each cap and key has a ledger (what remains after prior
+awards, in fen and in count). Candidates claim it one after another in the
+case's canonical order, in-force before what-if, so a draft never takes what
+the law in force grants.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..engine import Rule, Ruleset
+from ..evaluate.facts import day, fen
+from ..evaluate.run import Candidate
+
+NO_LIMIT = -1
+
+
+@dataclass
+class Settled:
+    status: str  # granted | cap_exhausted | already_granted
+    amount: int | None
+    before: int | None
+    cap: object | None
+    remaining_before: int | None
+    count_remaining_before: int | None
+
+
+@dataclass
+class Beaten:
+    by_measure: str
+    by_event: str | None  # None: by a prior award
+    group: object
+
+
+def scope_key(per: str, event: dict | None, prior: dict | None = None) -> str:
+    if per == "year":
+        return str(event["year"] if event else day(prior["date"]) // 10000)
+    if per == "platform":
+        return (event["key_platform"] if event else prior.get("platform_id")) or ""
+    if per == "project":
+        return (event["key_project"] if event else prior.get("project_id")) or ""
+    return ""
+
+
+class Settlement:
+    def __init__(self):
+        self.ruleset = Ruleset("settlement", self._rules())
+
+    def _rules(self) -> list[Rule]:
+        def beaten_by_candidate(session, frame):
+            session.context.beaten(frame["lo"]["c"], frame["hi"]["m"], frame["hi"]["c"])
+
+        def beaten_by_prior(session, frame):
+            session.context.beaten(frame["lo"]["c"], frame["hi"]["m"], None)
+
+        def claim(session, frame):
+            claim_fact, ledger = frame["c"], frame["l"]
+            session.retract_fact(dict(ledger))
+            remaining, count = ledger["rem"], ledger["cnt"]
+            asked = claim_fact["a"]
+            if count == 0:
+                status, granted = "already_granted", 0
+            elif remaining == 0:
+                status, granted = "cap_exhausted", 0
+            else:
+                status = "granted"
+                granted = asked if remaining == NO_LIMIT or asked == NO_LIMIT else min(asked, remaining)
+            next_ledger = {"t": "led", "cap": ledger["cap"], "k": ledger["k"], "pos": ledger["pos"] + 1,
+                           "rem": remaining if remaining == NO_LIMIT or status != "granted" or asked == NO_LIMIT else remaining - granted,
+                           "cnt": count if count == NO_LIMIT or status != "granted" else count - 1}
+            session.context.claimed(claim_fact["c"], status, granted, remaining, count)
+            session.assert_fact(next_ledger)
+
+        same_group = [{"g": {"lo": "g"}}, {"k": {"lo": "k"}}]
+        rules = [
+            Rule("stack:first", {"all": [
+                {"lo": {"$and": [{"t": "sc"}, {"mode": "first"}]}},
+                {"hi": {"$and": [{"t": "sc"}, *same_group, {"$lt": {"r": {"lo": "r"}}}]}}]}, beaten_by_candidate),
+            Rule("stack:larger", {"all": [
+                {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}]}},
+                {"hi": {"$and": [{"t": "sc"}, *same_group, {"$gt": {"a": {"lo": "a"}}}]}}]}, beaten_by_candidate),
+            Rule("stack:larger-tie", {"all": [
+                {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}]}},
+                {"hi": {"$and": [{"t": "sc"}, *same_group, {"a": {"lo": "a"}}, {"$lt": {"r": {"lo": "r"}}}]}}]}, beaten_by_candidate),
+            Rule("stack:prior-first", {"all": [
+                {"lo": {"$and": [{"t": "sc"}, {"mode": "first"}]}},
+                {"hi": {"$and": [{"t": "sp"}, *same_group, {"$lt": {"r": {"lo": "r"}}}]}}]}, beaten_by_prior),
+            Rule("stack:prior-larger", {"all": [
+                {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}]}},
+                {"hi": {"$and": [{"t": "sp"}, *same_group, {"$neq": {"m": {"lo": "m"}}}]}}]}, beaten_by_prior),
+            Rule("cap:claim", {"all": [
+                {"c": {"t": "cc"}},
+                {"l": {"$and": [{"t": "led"}, {"cap": {"c": "cap"}}, {"k": {"c": "k"}}, {"pos": {"c": "pos"}}]}}]}, claim),
+        ]
+        return rules
+
+    def settle(self, registry, candidates: list[Candidate], prior_awards: list[dict], trace: list[str]):
+        """Return ({cid: Beaten}, {cid: Settled})."""
+        context = _Context(trace)
+        ordered = sorted(candidates, key=lambda c: (c.what_if, c.event["ord"], c.measure.id, c.version.key))
+        by_cid = {c.cid: c for c in ordered}
+        stack_facts, groups = [], {}
+        for cand in ordered:
+            group = registry.group_for(cand.version, cand.measure.id)
+            if group is None:
+                continue
+            groups[cand.cid] = group
+            stack_facts.append({"t": "sc", "c": cand.cid, "m": cand.measure.id, "g": group.id, "mode": group.keep,
+                                "k": scope_key(group.per, cand.event), "r": group.members.index(cand.measure.id),
+                                "a": _asked(cand)})
+            for i, prior in enumerate(prior_awards):
+                if prior["measure"] in group.members:
+                    stack_facts.append({"t": "sp", "i": i, "m": prior["measure"], "g": group.id,
+                                        "k": scope_key(group.per, None, prior), "r": group.members.index(prior["measure"])})
+        # a prior award is asserted once per group even if several candidates share it
+        stack_facts = _unique(stack_facts)
+        context.groups = groups
+        if stack_facts:
+            self.ruleset.run(stack_facts, context)
+
+        claims, ledgers = [], {}
+        positions: dict[tuple, int] = {}
+        for cand in ordered:
+            if cand.cid in context.beaten_by:
+                continue
+            cap = registry.cap_for(cand.version, cand.measure.id)
+            if cap is None:
+                continue
+            key = scope_key(cap.per, cand.event)
+            slot = (cap.id, key)
+            if slot not in ledgers:
+                ledgers[slot] = _ledger(cap, key, prior_awards)
+            pos = positions.get(slot, 0)
+            positions[slot] = pos + 1
+            claims.append({"t": "cc", "c": cand.cid, "cap": cap.id, "k": key, "pos": pos, "a": _asked(cand)})
+            context.caps[cand.cid] = cap
+        if claims:
+            self.ruleset.run(list(ledgers.values()) + claims, context)
+        missing = [c["c"] for c in claims if c["c"] not in context.settled]
+        if missing:
+            raise RuntimeError(f"settlement left claims unsettled: {missing}")
+        return context.beaten_by, context.settled, by_cid
+
+
+def _asked(cand: Candidate) -> int:
+    if cand.amount is not None:
+        return cand.amount
+    if cand.amount_max is not None:
+        return cand.amount_max
+    return NO_LIMIT
+
+
+def _ledger(cap, key: str, prior_awards: list[dict]) -> dict:
+    counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key]
+    remaining = NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted))
+    count = NO_LIMIT if cap.count is None else max(0, cap.count - len(counted))
+    return {"t": "led", "cap": cap.id, "k": key, "pos": 0, "rem": remaining, "cnt": count}
+
+
+def _unique(facts: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for fact in facts:
+        marker = tuple(sorted(fact.items()))
+        if marker not in seen:
+            seen.add(marker)
+            out.append(fact)
+    return out
+
+
+class _Context:
+    def __init__(self, trace: list[str]):
+        self.trace = trace
+        self.beaten_by: dict[str, Beaten] = {}
+        self.settled: dict[str, Settled] = {}
+        self.caps: dict[str, object] = {}
+        self.groups: dict[str, object] = {}
+
+    def beaten(self, cid: str, by_measure: str, by_cid: str | None) -> None:
+        if cid in self.beaten_by:
+            return
+        by_event = by_cid.rsplit("|", 1)[1] if by_cid else None
+        self.beaten_by[cid] = Beaten(by_measure, by_event, self.groups[cid])
+        self.trace.append(f"settlement: {cid} not stacked with {by_measure}" + (f" on {by_event}" if by_event else " (prior award)"))
+
+    def claimed(self, cid: str, status: str, granted: int, remaining: int, count: int) -> None:
+        cap = self.caps[cid]
+        self.settled[cid] = Settled(status, granted, None, cap, None if remaining == NO_LIMIT else remaining,
+                                    None if count == NO_LIMIT else count)
+        self.trace.append(f"settlement: {cid} {status} under cap {cap.id}")

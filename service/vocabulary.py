@@ -1,0 +1,86 @@
+"""The case vocabulary (``schemas/vocabulary.yaml``): event types, fields, grades."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from .paths import SCHEMAS_DIR
+
+COMMON_EVENT_FIELDS = {"id": "string", "date": "date", "year": "int"}
+# Fields every event fact carries beyond its own (see evaluate/facts.py).
+DERIVED_EVENT_FIELDS = {"hte_since": "date", "key_platform": "string", "key_project": "string"}
+APPLICANT_FIELDS = {"kind": "string", "zone": "string", "city": "string", "zone_level": "string", "zone_type": "string"}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    required: bool = False
+    values: tuple = ()
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    doc: str
+    fields: dict  # name -> Field
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    attributes: dict  # name -> Field
+    incident_types: dict
+    grades: tuple
+    events: dict  # name -> EventType
+    applicant_kinds: tuple
+    zone_levels: tuple
+    zone_types: tuple
+
+    def grade_rank(self, grade: str) -> int:
+        return self.grades.index(grade) + 1
+
+    def event_field_type(self, event: str, field: str) -> str | None:
+        if field in COMMON_EVENT_FIELDS:
+            return COMMON_EVENT_FIELDS[field]
+        if field in DERIVED_EVENT_FIELDS:
+            return DERIVED_EVENT_FIELDS[field]
+        spec = self.events[event].fields.get(field)
+        return spec.type if spec else None
+
+    def applicant_field_type(self, field: str) -> str | None:
+        if field in APPLICANT_FIELDS:
+            return APPLICANT_FIELDS[field]
+        spec = self.attributes.get(field)
+        return spec.type if spec else None
+
+
+def _field(name: str, spec: dict) -> Field:
+    return Field(name, spec["type"], bool(spec.get("required", False)), tuple(spec.get("values", ())), spec.get("doc", ""))
+
+
+def load_vocabulary(path: Path) -> Vocabulary:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    events = {
+        name: EventType(name, spec.get("doc", ""), {f: _field(f, s) for f, s in (spec.get("fields") or {}).items()})
+        for name, spec in raw["events"].items()
+    }
+    applicant = raw["applicant"]
+    return Vocabulary(
+        attributes={f: _field(f, s) for f, s in applicant["attributes"].items()},
+        incident_types=dict(raw["incidents"]["types"]),
+        grades=tuple(raw["incidents"]["grades"]),
+        events=events,
+        applicant_kinds=tuple(applicant["kinds"]),
+        zone_levels=tuple(applicant["zone_levels"]),
+        zone_types=tuple(applicant["zone_types"]),
+    )
+
+
+@lru_cache(maxsize=None)
+def vocabulary() -> Vocabulary:
+    return load_vocabulary(SCHEMAS_DIR / "vocabulary.yaml")
