@@ -1,0 +1,87 @@
+"""HTTP: POST /v1/decisions, GET /v1/rulesets, GET /healthz."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from ..decide import Decider, canonical_sha256
+from ..engine import is_patched_build
+from ..resolve import PinError
+from ..validate.request import CaseValidator
+from .problems import problem
+
+log = logging.getLogger("service")
+DEFAULT_MAX_BODY = 1_000_000  # bytes
+
+
+def _json(body, status: int = 200) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def create_app(decider: Decider | None = None, *, max_body: int | None = None) -> Flask:
+    app = Flask("service")
+    app.config["MAX_CONTENT_LENGTH"] = max_body or int(os.environ.get("RAC_MAX_BODY", DEFAULT_MAX_BODY))
+    decider = decider or Decider()
+    validator = CaseValidator(decider.vocab)
+    app.extensions["decider"] = decider
+
+    @app.post("/v1/decisions")
+    def decisions():
+        if request.mimetype != "application/json":
+            return problem(415, "Unsupported Media Type", "send the case as application/json", kind="unsupported-media-type")
+        raw = request.get_data(cache=False)
+        try:
+            payload = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
+            return problem(400, "Malformed JSON", f"the body is not valid UTF-8 JSON: {error}", kind="malformed-json")
+        case, errors = validator.validate(payload)
+        if errors:
+            return problem(400, "Invalid case", f"{len(errors)} invalid field(s)", kind="invalid-case", errors=errors)
+        decision_id = str(uuid.uuid4())
+        try:
+            decision = decider.decide(case, input_sha256=canonical_sha256(payload))
+        except PinError as error:
+            return problem(404, "Unknown ruleset version", str(error), kind="unknown-ruleset",
+                           errors=[{"path": p, "message": m} for p, m in error.errors])
+        except Exception:  # a bug: say so, give an id to find it in the logs, leak nothing
+            log.exception("decision %s failed", decision_id)
+            return problem(500, "Internal error", "the decision could not be made; quote the decision_id",
+                           kind="internal", decision_id=decision_id)
+        return _json(decision)
+
+    @app.get("/v1/rulesets")
+    def rulesets():
+        return _json({"policies": [
+            {"policy": policy, "versions": [
+                {"version": v.version, "status": v.status, "document": v.document["number"], "title": v.document["title"],
+                 "issuer": v.document["issuer"], "effective": {"from": v.raw["effective"]["from"], "until": v.raw["effective"].get("until")},
+                 "measures": len(v.measures), "sha256": v.sha256}
+                for v in versions]}
+            for policy, versions in sorted(decider.registry.versions.items())
+        ]})
+
+    @app.get("/healthz")
+    def healthz():
+        return _json({"status": "ok", "engine": decider.engine, "patched_engine": is_patched_build(),
+                      "rulesets": len(decider.registry.compiled)})
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error):
+        return problem(413, "Payload Too Large", f"the body exceeds {app.config['MAX_CONTENT_LENGTH']} bytes", kind="too-large")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        return problem(error.code, error.name, error.description, kind=error.name.lower().replace(" ", "-"))
+
+    @app.errorhandler(Exception)
+    def crash(error):  # pragma: no cover - defensive
+        decision_id = str(uuid.uuid4())
+        log.exception("request failed %s", decision_id)
+        return problem(500, "Internal error", "quote the decision_id", kind="internal", decision_id=decision_id)
+
+    return app

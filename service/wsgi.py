@@ -1,0 +1,17 @@
+"""gunicorn entry point. Importing it loads and compiles every ruleset, which
+``preload_app`` does once in the master, before the workers fork."""
+import logging
+import os
+
+from .engine import engine_version, is_patched_build
+from .http.app import create_app
+
+logging.basicConfig(level=logging.INFO)
+
+if not is_patched_build() and os.environ.get("RAC_ALLOW_STOCK_ENGINE") != "1":
+    raise SystemExit(
+        f"durable_rules {engine_version()} is not the server build (2.0.28+server.1); "
+        "run scripts/install.sh, or set RAC_ALLOW_STOCK_ENGINE=1 to run it anyway"
+    )
+
+app = create_app()
