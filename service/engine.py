@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
@@ -25,6 +26,8 @@ PATCHED_VERSION = "2.0.28+server.1"
 # The C core keeps at most 1,024 live sessions per ruleset; sessions live only
 # for one evaluation and evaluations of one ruleset are serialised below, so a
 # process never holds more than one per ruleset.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_decode = json.JSONDecoder().decode
 _ASSERTED = 0
 _NOT_HANDLED = 1
 _OBSERVED = 2
@@ -86,13 +89,17 @@ class Ruleset:
         fact falsifies its negated condition, so facts that negations test are
         asserted, and their consequences drawn, before the facts they guard.
         """
+        with self.session(context) as session:
+            for facts in phases:
+                session.assert_and_drain(facts)
+
+    @contextmanager
+    def session(self, context: Any):
+        """A fresh session, always deleted; evaluations of one ruleset are serialised."""
         with self._lock:
             session = Session(self, f"s{next(_session_ids)}", context)
             try:
-                for facts in phases:
-                    if facts:
-                        session.assert_all(facts)
-                        session.drain()
+                yield session
             finally:
                 session.close()
 
@@ -119,22 +126,28 @@ class Session:
         if self._state_offset is None and len(result) > 1:
             self._state_offset = result[1]
 
+    def assert_and_drain(self, facts: list[dict]) -> None:
+        """Assert a batch of facts, then run every action it causes, to the end."""
+        if facts:
+            self.assert_all(facts)
+            self.drain()
+
     def assert_all(self, facts: list[dict]) -> None:
         for fact in facts:
             fact["sid"] = self.sid
-        self._check(_core.assert_facts(self._ruleset._handle, json.dumps(facts, ensure_ascii=False)), "case facts")
+        self._check(_core.assert_facts(self._ruleset._handle, _encode(facts)), "case facts")
 
     def assert_fact(self, fact: dict, *, idempotent: bool = False) -> None:
         """Assert a derived fact. ``idempotent``: deriving it twice is not an error."""
         fact["sid"] = self.sid
-        result = _core.assert_fact(self._ruleset._handle, json.dumps(fact, ensure_ascii=False))
+        result = _core.assert_fact(self._ruleset._handle, _encode(fact))
         if idempotent and result[0] == _OBSERVED:
             return
-        self._check(result, json.dumps(fact, ensure_ascii=False))
+        self._check(result, _encode(fact))
 
     def retract_fact(self, fact: dict) -> None:
         fact["sid"] = self.sid
-        result = _core.retract_fact(self._ruleset._handle, json.dumps(fact, ensure_ascii=False))
+        result = _core.retract_fact(self._ruleset._handle, _encode(fact))
         if result[0] == _NOT_HANDLED:
             raise EngineError(f"{self._ruleset.name}: cannot retract {fact}")
 
@@ -144,7 +157,7 @@ class Session:
         pending = _core.start_action_for_state(handle, self._state_offset) if self._state_offset is not None else None
         if not pending:
             return
-        message = json.loads(pending[1])
+        message = _decode(pending[1])
         while True:
             for rule_name, frame in message.items():
                 try:
@@ -158,9 +171,10 @@ class Session:
             following = _core.complete_and_start_action(handle, self._state_offset)
             if not following:
                 return
-            message = json.loads(following)
+            message = _decode(following)
 
     def close(self) -> None:
-        if not self._closed:
+        # A session exists in the core only once a fact reached it.
+        if not self._closed and self._state_offset is not None:
             self._closed = True
             _core.delete_state(self._ruleset._handle, self.sid)

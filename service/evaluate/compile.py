@@ -16,6 +16,7 @@ stacking are settled across documents afterwards (settle/).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import product
 
@@ -38,11 +39,41 @@ def _conjoin(condition_alternatives: list[list[tuple]]) -> list[tuple]:
     return [sum(choice, ()) for choice in product(*condition_alternatives)]
 
 
-def compile_version(version: RulesetVersion) -> Ruleset:
+BASE_EVENT_FIELDS = ("t", "id", "type", "date", "year", "role", "ord")
+
+
+@dataclass(frozen=True)
+class CompiledVersion:
+    ruleset: Ruleset
+    event_fields: dict  # event type -> the fields its rules test; facts carry no others
+
+
+def compile_version(version: RulesetVersion) -> CompiledVersion:
     rules: list[Rule] = _eligibility_rules(version)
     for measure in version.measures:
         rules += _measure_rules(version, measure)
-    return Ruleset(f"{version.policy}@{version.version}", rules)
+    return CompiledVersion(Ruleset(f"{version.policy}@{version.version}", rules), _event_fields(version))
+
+
+def _event_fields(version: RulesetVersion) -> dict:
+    """Only what rules test crosses into the engine: less to encode, parse and store."""
+    used: dict[str, set] = {}
+    for measure in version.measures:
+        mine = used.setdefault(measure.trigger, set())
+        aliases = {"self": mine, "e": mine}
+        if measure.join:
+            aliases[measure.join["alias"]] = used.setdefault(measure.join["event"], set())
+        for cond in measure.conditions:
+            for conj in list(cond.alternatives) + list(cond.negation):
+                for atom in conj:
+                    mine.add(atom.field)
+                    if isinstance(atom.value, Ref):
+                        aliases[atom.value.alias].add(atom.value.field)
+        if measure.amount_by:
+            mine.add(measure.amount_by)
+        if measure.formula:
+            mine.update(measure.formula.names)
+    return {event: BASE_EVENT_FIELDS + tuple(sorted(fields - set(BASE_EVENT_FIELDS))) for event, fields in used.items()}
 
 
 # -- stage 1: eligibility -----------------------------------------------------

@@ -43,8 +43,9 @@ class Denial:
 class Evaluation:
     """What the engine's actions report to, for one version session."""
 
-    def __init__(self, what_if: bool, trace: list[str], label: str):
+    def __init__(self, what_if: bool, trace: list[str], label: str, events_by_id: dict):
         self.what_if = what_if
+        self._events = events_by_id  # the full facts; the engine holds trimmed copies
         self.candidates: dict[str, Candidate] = {}
         self.denials: dict[tuple, Denial] = {}
         self._trace = trace
@@ -54,6 +55,8 @@ class Evaluation:
         self._trace.append(f"{self._label}: {text}")
 
     def candidate(self, version, measure, event, anchor, amount, amount_max, floor, table_key) -> None:
+        event = self._events[event["id"]]
+        anchor = self._events[anchor["id"]] if anchor else None
         cand = Candidate(version, measure, event, anchor, amount, amount_max, floor, table_key, self.what_if)
         # several joined events can support one grant; the first one derived stands
         if cand.cid not in self.candidates:
@@ -61,6 +64,7 @@ class Evaluation:
             self.trace_rule(f"{measure.id} candidate on {event['id']}" + (f" (with {anchor['id']})" if anchor else ""))
 
     def denial(self, version, measure, event, reason, condition, explain, *, article=None, cites=None) -> None:
+        event = self._events[event["id"]]
         key = (measure.id, event["id"], reason, condition)
         if key not in self.denials:
             self.denials[key] = Denial(version, measure, event, reason, condition, explain, article, cites, self.what_if)
@@ -74,11 +78,13 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
     applicant = case["applicant"]
     for assignment in resolution.assignments:
         version = assignment.version
-        ruleset = registry.compiled[version.key]
-        context = Evaluation(assignment.what_if, trace, version.key)
-        facts = applicant_facts(vocab, applicant, events)
-        event_facts = [event_fact(vocab, applicant, e, assignment.roles.get(e["id"], "ctx")) for e in events]
-        ruleset.run_phases([facts, event_facts, [{"t": "ph", "n": 3}]], context)
+        compiled = registry.compiled[version.key]
+        full = [event_fact(vocab, applicant, e, assignment.roles.get(e["id"], "ctx")) for e in events]
+        context = Evaluation(assignment.what_if, trace, version.key, {f["id"]: f for f in full})
+        wanted = compiled.event_fields
+        # an event no rule of this version tests has nothing to do in its session
+        trimmed = [{k: f[k] for k in wanted[f["type"]]} for f in full if f["type"] in wanted]
+        compiled.ruleset.run_phases([applicant_facts(vocab, applicant, events), trimmed, [{"t": "ph", "n": 3}]], context)
         granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}
         candidates += context.candidates.values()
         # a denial on a (measure, event) that another joined event grants is noise

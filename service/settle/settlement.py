@@ -126,9 +126,18 @@ class Settlement:
         # a prior award is asserted once per group even if several candidates share it
         stack_facts = _unique(stack_facts)
         context.groups = groups
-        if stack_facts:
-            self.ruleset.run(stack_facts, context)
+        with self.ruleset.session(context) as session:
+            session.assert_and_drain(stack_facts)
+            claims, ledgers = self._claims(registry, ordered, prior_awards, context)
+            session.assert_and_drain(list(ledgers.values()) + claims)
+        missing = [c["c"] for c in claims if c["c"] not in context.settled]
+        if missing:
+            raise RuntimeError(f"settlement left claims unsettled: {missing}")
+        return context.beaten_by, context.settled, by_cid
 
+    @staticmethod
+    def _claims(registry, ordered, prior_awards, context):
+        """Claims on each cap ledger by the candidates that survived stacking, in order."""
         claims, ledgers = [], {}
         positions: dict[tuple, int] = {}
         for cand in ordered:
@@ -145,12 +154,7 @@ class Settlement:
             positions[slot] = pos + 1
             claims.append({"t": "cc", "c": cand.cid, "cap": cap.id, "k": key, "pos": pos, "a": _asked(cand)})
             context.caps[cand.cid] = cap
-        if claims:
-            self.ruleset.run(list(ledgers.values()) + claims, context)
-        missing = [c["c"] for c in claims if c["c"] not in context.settled]
-        if missing:
-            raise RuntimeError(f"settlement left claims unsettled: {missing}")
-        return context.beaten_by, context.settled, by_cid
+        return claims, ledgers
 
 
 def _asked(cand: Candidate) -> int:
