@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import datetime, timezone
+
+import orjson
 
 from . import __version__
 from .engine import ENGINE_NAME, engine_version
@@ -31,7 +32,7 @@ class Decider:
         lang = options.get("lang", "zh")
         pins = options.get("pin") or {}
         include_drafts = bool(options.get("include_drafts", False))
-        trace: list[str] = []
+        trace: list[str] | None = [] if options.get("explain") else None
 
         events = canonical_events(case.get("events") or [])
         resolution = resolve(self.registry, case["applicant"], events, pins, include_drafts)
@@ -85,5 +86,5 @@ def _order(cand):
 
 
 def canonical_sha256(payload) -> str:
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of the input as canonical JSON: UTF-8, keys sorted, no whitespace."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()

@@ -26,8 +26,15 @@ PATCHED_VERSION = "2.0.28+server.1"
 # The C core keeps at most 1,024 live sessions per ruleset; sessions live only
 # for one evaluation and evaluations of one ruleset are serialised below, so a
 # process never holds more than one per ruleset.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_decode = json.JSONDecoder().decode
+import orjson
+
+# Facts cross into the C core as JSON text; orjson is an order of magnitude
+# faster than the standard library here, and every fact of every case pays it.
+def _encode(value) -> str:
+    return orjson.dumps(value).decode("utf-8")
+
+
+_decode = orjson.loads
 _ASSERTED = 0
 _NOT_HANDLED = 1
 _OBSERVED = 2
@@ -75,7 +82,7 @@ class Ruleset:
             self._actions[rule.name] = rule.action
         self.definition = definition
         self.rule_count = len(rules)
-        self._handle = _core.create_ruleset(name, json.dumps(definition, ensure_ascii=False))
+        self._handle = _core.create_ruleset(name, json.dumps(definition, ensure_ascii=False, sort_keys=True))
         self._lock = threading.Lock()
 
     def run(self, facts: list[dict], context: Any) -> None:

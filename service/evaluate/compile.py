@@ -52,6 +52,7 @@ def compile_version(version: RulesetVersion) -> CompiledVersion:
     rules: list[Rule] = _eligibility_rules(version)
     for measure in version.measures:
         rules += _measure_rules(version, measure)
+    rules += _shared_denial_rules(version)
     return CompiledVersion(Ruleset(f"{version.policy}@{version.version}", rules), _event_fields(version))
 
 
@@ -94,7 +95,8 @@ def _eligibility_rules(version: RulesetVersion) -> list[Rule]:
 def _bar_action(cond_id: str, year_of):
     def bar(session, frame):
         year = year_of(frame)
-        session.context.trace_rule(f"eligibility {cond_id} fails in {year}")
+        if session.context.tracing:
+            session.context.trace_rule(f"eligibility {cond_id} fails in {year}")
         session.assert_fact({"t": "bar", "cond": cond_id, "year": year}, idempotent=True)
     return bar
 
@@ -137,6 +139,8 @@ def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
                 {"all": patterns(list(conj), anchor_role="in")},
                 _deny_action(version, measure, "not_eligible", cond.id, cond.explain),
             ))
+    if not join:
+        return rules  # its bar and window denials come from the shared rules below
     if measure.eligibility:
         rules.append(Rule(
             f"{measure.id}:deny:bar",
@@ -156,6 +160,38 @@ def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
                      {"j$not": {"$and": [{"t": "ev"}, {"type": join["event"]}]}}]},
             _deny_action(version, measure, "missing_data", f"join:{join['alias']}", join["missing"]),
         ))
+    return rules
+
+
+def _shared_denial_rules(version: RulesetVersion) -> list[Rule]:
+    """One rule per reason, not per measure, for measures judged on their own event.
+
+    Every engine rule costs each session its working memory, so the denials that
+    depend only on the event (its window role, a bar in its year) are drawn once
+    per event and fanned out to the measures that event triggers.
+    """
+    own = [m for m in version.measures if not m.join]
+    by_trigger: dict[str, list[Measure]] = {}
+    for measure in own:
+        by_trigger.setdefault(measure.trigger, []).append(measure)
+    conditions = {c.id: c for c in version.eligibility_conditions}
+    rules = []
+    for role, reason in (("out", "outside_window"), ("draft", "draft_not_requested")):
+        def window(session, frame, reason=reason):
+            event = frame["e"]
+            for measure in by_trigger.get(event["type"], ()):
+                session.context.denial(version, measure, event, reason, None, None)
+        rules.append(Rule(f"window:{role}", {"all": [{"e": {"$and": [{"t": "ev"}, {"role": role}]}}]}, window))
+    if any(m.eligibility for m in own):
+        def barred(session, frame):
+            event, cond = frame["e"], conditions[frame["b"]["cond"]]
+            for measure in by_trigger.get(event["type"], ()):
+                if measure.eligibility:
+                    session.context.denial(version, measure, event, "not_eligible", cond.id, cond.explain,
+                                           article=version.eligibility["article"], cites=cond.cites)
+        rules.append(Rule("eligibility:deny", {"all": [
+            {"e": {"$and": [{"t": "ev"}, {"role": "in"}]}},
+            {"b": {"$and": [{"t": "bar"}, {"year": {"e": "year"}}]}}]}, barred))
     return rules
 
 

@@ -14,8 +14,9 @@ def day(value) -> int:
     """A date (or ISO string) as the integer YYYYMMDD."""
     if not value:
         return 0
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return int(text.replace("-", ""))
+    if hasattr(value, "year"):
+        return value.year * 10000 + value.month * 100 + value.day
+    return int(str(value).replace("-", ""))
 
 
 def fen(amount: Decimal) -> int:

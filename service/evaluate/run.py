@@ -20,10 +20,10 @@ class Candidate:
     floor: int | None  # fen, obligation
     table_key: str | None
     what_if: bool
+    cid: str = ""  # version|measure|event: one candidate per measure and event
 
-    @property
-    def cid(self) -> str:
-        return f"{self.version.key}|{self.measure.id}|{self.event['id']}"
+    def __post_init__(self):
+        self.cid = f"{self.version.key}|{self.measure.id}|{self.event['id']}"
 
 
 @dataclass
@@ -49,10 +49,12 @@ class Evaluation:
         self.candidates: dict[str, Candidate] = {}
         self.denials: dict[tuple, Denial] = {}
         self._trace = trace
+        self.tracing = trace is not None
         self._label = label
 
     def trace_rule(self, text: str) -> None:
-        self._trace.append(f"{self._label}: {text}")
+        if self._trace is not None:
+            self._trace.append(f"{self._label}: {text}")
 
     def candidate(self, version, measure, event, anchor, amount, amount_max, floor, table_key) -> None:
         event = self._events[event["id"]]
@@ -61,18 +63,21 @@ class Evaluation:
         # several joined events can support one grant; the first one derived stands
         if cand.cid not in self.candidates:
             self.candidates[cand.cid] = cand
-            self.trace_rule(f"{measure.id} candidate on {event['id']}" + (f" (with {anchor['id']})" if anchor else ""))
+            if self._trace is not None:
+                self.trace_rule(f"{measure.id} candidate on {event['id']}" + (f" (with {anchor['id']})" if anchor else ""))
 
     def denial(self, version, measure, event, reason, condition, explain, *, article=None, cites=None) -> None:
         event = self._events[event["id"]]
         key = (measure.id, event["id"], reason, condition)
         if key not in self.denials:
             self.denials[key] = Denial(version, measure, event, reason, condition, explain, article, cites, self.what_if)
-            self.trace_rule(f"{measure.id} denied on {event['id']}: {reason}" + (f" ({condition})" if condition else ""))
+            if self._trace is not None:
+                self.trace_rule(f"{measure.id} denied on {event['id']}: {reason}" + (f" ({condition})" if condition else ""))
 
 
 def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dict], resolution: Resolution,
-             trace: list[str]) -> tuple[list[Candidate], list[Denial]]:
+             trace: list[str] | None) -> tuple[list[Candidate], list[Denial]]:
+    """``trace``: a list to record fired rules in, or None when no one asked."""
     candidates: list[Candidate] = []
     denials: list[Denial] = []
     applicant = case["applicant"]

@@ -195,10 +195,12 @@ class _Context:
             return
         by_event = by_cid.rsplit("|", 1)[1] if by_cid else None
         self.beaten_by[cid] = Beaten(by_measure, by_event, self.groups[cid])
-        self.trace.append(f"settlement: {cid} not stacked with {by_measure}" + (f" on {by_event}" if by_event else " (prior award)"))
+        if self.trace is not None:
+            self.trace.append(f"settlement: {cid} not stacked with {by_measure}" + (f" on {by_event}" if by_event else " (prior award)"))
 
     def claimed(self, cid: str, status: str, granted: int, remaining: int, count: int) -> None:
         cap = self.caps[cid]
         self.settled[cid] = Settled(status, granted, None, cap, None if remaining == NO_LIMIT else remaining,
                                     None if count == NO_LIMIT else count)
-        self.trace.append(f"settlement: {cid} {status} under cap {cap.id}")
+        if self.trace is not None:
+            self.trace.append(f"settlement: {cid} {status} under cap {cap.id}")
