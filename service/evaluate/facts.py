@@ -58,14 +58,17 @@ def applicant_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> l
     return facts
 
 
-def event_fact(vocab: Vocabulary, applicant: dict, event: dict, role: str) -> dict:
-    spec = vocab.events[event["type"]]
-    fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": event["day"], "year": event["year"],
-            "ord": event["ord"], "role": role}
-    for name, field in spec.fields.items():
-        fact[name] = _engine_value(field.type, event.get(name))
-    attributes = applicant.get("attributes") or {}
-    fact["hte_since"] = day(attributes.get("high_tech_enterprise_since"))
-    fact["key_platform"] = event.get("platform_id") or event["id"]
-    fact["key_project"] = event.get("project_id") or event["id"]
-    return fact
+def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
+    """The full fact of each event, before any version gives it a role."""
+    hte_since = day((applicant.get("attributes") or {}).get("high_tech_enterprise_since"))
+    facts = []
+    for event in events:
+        fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": event["day"], "year": event["year"],
+                "ord": event["ord"], "role": "ctx"}
+        for name, field in vocab.events[event["type"]].fields.items():
+            fact[name] = _engine_value(field.type, event.get(name))
+        fact["hte_since"] = hte_since
+        fact["key_platform"] = event.get("platform_id") or event["id"]
+        fact["key_project"] = event.get("project_id") or event["id"]
+        facts.append(fact)
+    return facts

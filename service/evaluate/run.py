@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from ..resolve import Resolution
 from ..rulebook.registry import Registry
 from ..vocabulary import Vocabulary
-from .facts import applicant_facts, event_fact
+from .facts import applicant_facts, event_facts
 
 
 @dataclass
@@ -81,10 +81,12 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
     candidates: list[Candidate] = []
     denials: list[Denial] = []
     applicant = case["applicant"]
+    base = event_facts(vocab, applicant, events)
     for assignment in resolution.assignments:
         version = assignment.version
         compiled = registry.compiled[version.key]
-        full = [event_fact(vocab, applicant, e, assignment.roles.get(e["id"], "ctx")) for e in events]
+        roles = assignment.roles
+        full = [dict(f, role=roles.get(f["id"], "ctx")) for f in base]
         context = Evaluation(assignment.what_if, trace, version.key, {f["id"]: f for f in full})
         wanted = compiled.event_fields
         # an event no rule of this version tests has nothing to do in its session

@@ -17,19 +17,27 @@ def _readings(version, names, lang: str) -> list[str]:
     return [version.readings[name][lang] for name in names if name in version.readings]
 
 
+def _static(version, measure, lang: str) -> tuple[dict, dict]:
+    """The parts of an outcome that only the ruleset file decides, built once."""
+    key = (measure.id, lang)
+    cached = version.rendered.get(key)
+    if cached is None:
+        head = {"measure": measure.id, "policy": version.policy, "version": version.version,
+                "status": version.status, "document": version.document["number"], "article": measure.article,
+                "kind": measure.kind, "beneficiary": measure.beneficiary}
+        tail = {}
+        if measure.basis:
+            tail["basis"] = measure.basis[lang]
+        tail.update({"payer": measure.payer, "handled_by": measure.handled_by, "citation": measure.cites})
+        cached = version.rendered[key] = (head, tail, tuple(_readings(version, measure.readings, lang) + [n[lang] for n in version.notes]))
+    return cached
+
+
 def outcome(cand, beaten, settled, lang: str) -> dict:
     version, measure = cand.version, cand.measure
-    out = {
-        "measure": measure.id,
-        "policy": version.policy,
-        "version": version.version,
-        "status": version.status,
-        "document": version.document["number"],
-        "article": measure.article,
-        "kind": measure.kind,
-        "beneficiary": measure.beneficiary,
-        "event": cand.event["id"],
-    }
+    head, tail, notes = _static(version, measure, lang)
+    out = dict(head)
+    out["event"] = cand.event["id"]
     if cand.anchor:
         out["supporting_events"] = [cand.anchor["id"]]
     granted = settled.amount if settled else None
@@ -53,13 +61,8 @@ def outcome(cand, beaten, settled, lang: str) -> dict:
         if cap.count is not None:
             out["cap"]["count"] = cap.count
             out["cap"]["count_remaining_before"] = settled.count_remaining_before
-    if measure.basis:
-        out["basis"] = measure.basis[lang]
-    out["payer"] = measure.payer
-    out["handled_by"] = measure.handled_by
-    out["citation"] = measure.cites
-    notes = _readings(version, measure.readings, lang) + [n[lang] for n in version.notes]
-    out["notes"] = notes
+    out.update(tail)
+    out["notes"] = list(notes)
     out["what_if"] = cand.what_if
     return out
 

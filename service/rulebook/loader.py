@@ -155,6 +155,8 @@ class RulesetVersion:
     sha256: str
     path: Path
     raw: dict
+    # renderings that depend only on this file (per measure and language), filled on first use
+    rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def key(self) -> str:

@@ -43,9 +43,14 @@ class Money(fields.Field):
         return amount
 
 
-class StrictBool(fields.Boolean):
-    truthy = {True}
-    falsy = {False}
+class StrictBool(fields.Field):
+    """Only JSON true and false: 1 == True in Python, so membership tests would let 1 through."""
+    default_error_messages = {"invalid": "must be true or false"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is not bool:
+            raise self.make_error("invalid")
+        return value
 
 
 def _field(spec) -> fields.Field:

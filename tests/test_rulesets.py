@@ -1,0 +1,211 @@
+"""Ruleset files: they load, every citation is in its source, broken copies are
+refused naming the file and the path inside it, sources equal the shared seeds."""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from service.rulebook.loader import RulesetError, load_ruleset
+from service.rulebook.registry import Registry
+
+from tests.helpers import QZ_FILE, ROOT, RULESETS_DIR, SOURCES_DIR
+
+SEEDS_DIR = ROOT.parent / "shared" / "seeds"
+RULESET_FILES = sorted(p for p in RULESETS_DIR.glob("*/*.yaml") if p.parent.name != "sources")
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _cites(node, path=""):
+    """Every ``cites`` anywhere in a ruleset file, with its path."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "cites" and isinstance(value, str):
+                yield f"{path}/cites", value
+            else:
+                yield from _cites(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _cites(value, f"{path}/{index}")
+
+
+def _raw(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_there_are_ruleset_files():
+    assert QZ_FILE in RULESET_FILES
+
+
+@pytest.mark.parametrize("path", RULESET_FILES, ids=[f"{p.parent.name}/{p.name}" for p in RULESET_FILES])
+def test_every_ruleset_file_loads(path):
+    version = load_ruleset(path, SOURCES_DIR)
+    assert version.policy == path.parent.name
+    assert version.version == path.stem
+    assert version.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    if version.status in ("in_force", "repealed", "draft"):
+        assert version.measures, f"{path}: no measures"
+
+
+def test_registry_loads_and_compiles_every_version():
+    registry = Registry.load()
+    keys = {v.key for v in registry.all_versions()}
+    assert "qz-htz@2021-12-30" in keys
+    assert set(registry.compiled) == {v.key for v in registry.all_versions() if v.measures}
+
+
+@pytest.mark.parametrize("path", RULESET_FILES, ids=[f"{p.parent.name}/{p.name}" for p in RULESET_FILES])
+def test_every_citation_is_in_its_source(path):
+    raw = _raw(path)
+    source = SOURCES_DIR / raw["document"]["source"]
+    text = _squash(source.read_text(encoding="utf-8"))
+    cites = list(_cites(raw))
+    sections = {where.split("/")[1] for where, _ in cites}
+    # measures, conditions, caps, stacking, notes, eligibility and the window all cite
+    for section in ("measures", "caps", "stacking", "notes", "eligibility", "effective"):
+        if raw.get(section):
+            assert section in sections, f"{path}: nothing in {section} cites the text"
+    missing = [(where, words) for where, words in cites if _squash(words) not in text]
+    assert not missing, f"{path}: cited words not in {source.name}: {missing}"
+
+
+def test_every_qinzhou_measure_and_condition_cites():
+    raw = _raw(QZ_FILE)
+    for measure in raw["measures"]:
+        assert measure.get("cites"), measure["id"]
+    for condition in raw["eligibility"]["conditions"]:
+        assert condition.get("cites"), condition["id"]
+    for cap in raw["caps"]:
+        if cap.get("amount"):
+            assert cap.get("cites"), f"money cap {cap['id']} cites nothing"
+    for group in raw["stacking"]:
+        assert group.get("cites"), group["id"]
+
+
+# --- broken copies -------------------------------------------------------------------
+def _index(raw: dict, measure_id: str) -> int:
+    return next(i for i, m in enumerate(raw["measures"]) if m["id"] == measure_id)
+
+
+def _broken_copy(tmp_path: Path, mutate) -> Path:
+    raw = _raw(QZ_FILE)
+    mutate(raw)
+    target = tmp_path / "qz-htz" / "2021-12-30.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def _refused(path: Path) -> RulesetError:
+    with pytest.raises(RulesetError) as info:
+        load_ruleset(path, SOURCES_DIR)
+    error = info.value
+    assert error.file == str(path)
+    assert error.problems
+    return error
+
+
+def test_an_unbroken_copy_loads(tmp_path):
+    """The control: the copy mechanics alone do not break the file."""
+    path = _broken_copy(tmp_path, lambda raw: None)
+    version = load_ruleset(path, SOURCES_DIR)
+    assert [m.id for m in version.measures] == [m["id"] for m in _raw(QZ_FILE)["measures"]]
+
+
+def test_bad_schema_value_is_refused(tmp_path):
+    raw = _raw(QZ_FILE)
+    i = _index(raw, "qz-htz/2.1")
+    path = _broken_copy(tmp_path, lambda r: r["measures"][i]["outcome"].__setitem__("kind", "gift"))
+    error = _refused(path)
+    assert f"{path}:/measures/{i}/outcome/kind:" in str(error)
+    assert "gift" in str(error)
+
+
+def test_unknown_schema_field_is_refused(tmp_path):
+    raw = _raw(QZ_FILE)
+    i = _index(raw, "qz-htz/4")
+    path = _broken_copy(tmp_path, lambda r: r["measures"][i].__setitem__("amount_per_platform", "1000000.00"))
+    error = _refused(path)
+    assert f"{path}:/measures/{i}" in str(error)
+    assert "amount_per_platform" in str(error)
+
+
+def test_cited_phrase_not_in_the_source_is_refused(tmp_path):
+    raw = _raw(QZ_FILE)
+    i = _index(raw, "qz-htz/4")
+    invented = "对新认定的国家级科技创新平台给予1000万元资金扶持"
+    path = _broken_copy(tmp_path, lambda r: r["measures"][i].__setitem__("cites", invented))
+    error = _refused(path)
+    assert f"{path}:/measures/{i}/cites:" in str(error)
+    assert invented in str(error)
+    assert ("/measures/%d/cites" % i) in [where for where, _ in error.problems]
+
+
+def test_cited_eligibility_phrase_not_in_the_source_is_refused(tmp_path):
+    raw = _raw(QZ_FILE)
+    k = next(i for i, c in enumerate(raw["eligibility"]["conditions"]) if c["id"] == "sound_financial_system")
+    path = _broken_copy(tmp_path, lambda r: r["eligibility"]["conditions"][k].__setitem__("cites", "有健全的财务制度"))
+    error = _refused(path)
+    assert f"{path}:/eligibility/conditions/{k}/cites:" in str(error)
+
+
+def test_cited_words_survive_whitespace_but_not_a_changed_character(tmp_path):
+    raw = _raw(QZ_FILE)
+    i = _index(raw, "qz-htz/2.1")
+    spaced = " ".join(raw["measures"][i]["cites"]) + "\n"
+    path = _broken_copy(tmp_path, lambda r: r["measures"][i].__setitem__("cites", spaced))
+    load_ruleset(path, SOURCES_DIR)  # whitespace is ignored
+    changed = raw["measures"][i]["cites"].replace("20万元", "30万元")
+    path = _broken_copy(tmp_path, lambda r: r["measures"][i].__setitem__("cites", changed))
+    error = _refused(path)
+    assert f"/measures/{i}/cites" in str(error)
+
+
+def test_unknown_trigger_is_refused(tmp_path):
+    raw = _raw(QZ_FILE)
+    i = _index(raw, "qz-htz/2.2")
+    path = _broken_copy(tmp_path, lambda r: r["measures"][i].__setitem__("trigger", "unicorn_listed"))
+    error = _refused(path)
+    assert f"{path}:/measures/{i}/trigger:" in str(error)
+    assert "unicorn_listed" in str(error)
+
+
+def test_cap_counting_an_unknown_measure_is_refused(tmp_path):
+    raw = _raw(QZ_FILE)
+    k = next(i for i, c in enumerate(raw["caps"]) if c["id"] == "qz-htz/5")
+    path = _broken_copy(tmp_path, lambda r: r["caps"][k].__setitem__("counts", ["qz-htz/5", "qz-htz/99"]))
+    error = _refused(path)
+    text = str(error)
+    assert f"{path}:/caps" in text
+    assert "qz-htz/99" in text and "qz-htz/5" in text
+
+
+def test_file_in_the_wrong_place_is_refused(tmp_path):
+    raw = _raw(QZ_FILE)
+    target = tmp_path / "qz-htz" / "2022-01-01.yaml"
+    target.parent.mkdir(parents=True)
+    target.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    error = _refused(target)
+    assert f"{target}:/:" in str(error)
+
+
+# --- sources and seeds -----------------------------------------------------------------
+def test_every_ruleset_source_exists():
+    for path in RULESET_FILES:
+        assert (SOURCES_DIR / _raw(path)["document"]["source"]).is_file(), path
+
+
+@pytest.mark.skipif(not SEEDS_DIR.is_dir(), reason=f"{SEEDS_DIR} is absent")
+def test_sources_equal_the_shared_seeds_byte_for_byte():
+    ours = {p.name: p.read_bytes() for p in SOURCES_DIR.glob("*.txt")}
+    seeds = {p.name: p.read_bytes() for p in SEEDS_DIR.glob("*.txt")}
+    assert ours, "no source texts"
+    assert sorted(ours) == sorted(seeds)
+    differing = [name for name in ours if ours[name] != seeds[name]]
+    assert not differing, f"sources differ from ../shared/seeds: {differing}"
