@@ -157,6 +157,12 @@ class RulesetVersion:
     raw: dict
     # renderings that depend only on this file (per measure and language), filled on first use
     rendered: dict = field(default_factory=dict, repr=False, compare=False)
+    cap_of: dict = field(default_factory=dict, repr=False, compare=False)  # measure id -> Cap
+    group_of: dict = field(default_factory=dict, repr=False, compare=False)  # measure id -> StackingGroup
+
+    def __post_init__(self):
+        self.cap_of = {mid: cap for cap in self.caps for mid in cap.counts}
+        self.group_of = {mid: group for group in self.stacking for mid in group.members}
 
     @property
     def key(self) -> str:

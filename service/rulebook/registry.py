@@ -78,13 +78,7 @@ class Registry:
         return [v for policy in sorted(self.versions) for v in self.versions[policy]]
 
     def cap_for(self, version: RulesetVersion, measure_id: str) -> Cap | None:
-        for cap in version.caps:
-            if measure_id in cap.counts:
-                return cap
-        return None
+        return version.cap_of.get(measure_id)
 
     def group_for(self, version: RulesetVersion, measure_id: str) -> StackingGroup | None:
-        for group in version.stacking:
-            if measure_id in group.members:
-                return group
-        return None
+        return version.group_of.get(measure_id)

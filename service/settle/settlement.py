@@ -110,7 +110,7 @@ class Settlement:
         context = _Context(trace)
         ordered = sorted(candidates, key=lambda c: (c.what_if, c.event["ord"], c.measure.id, c.version.key))
         by_cid = {c.cid: c for c in ordered}
-        stack_facts, groups = [], {}
+        stack_facts, groups, priors_added = [], {}, set()
         for cand in ordered:
             group = registry.group_for(cand.version, cand.measure.id)
             if group is None:
@@ -119,12 +119,13 @@ class Settlement:
             stack_facts.append({"t": "sc", "c": cand.cid, "m": cand.measure.id, "g": group.id, "mode": group.keep,
                                 "k": scope_key(group.per, cand.event), "r": group.members.index(cand.measure.id),
                                 "a": _asked(cand)})
+            if group.id in priors_added:
+                continue
+            priors_added.add(group.id)
             for i, prior in enumerate(prior_awards):
                 if prior["measure"] in group.members:
                     stack_facts.append({"t": "sp", "i": i, "m": prior["measure"], "g": group.id,
                                         "k": scope_key(group.per, None, prior), "r": group.members.index(prior["measure"])})
-        # a prior award is asserted once per group even if several candidates share it
-        stack_facts = _unique(stack_facts)
         context.groups = groups
         with self.ruleset.session(context) as session:
             session.assert_and_drain(stack_facts)
@@ -170,16 +171,6 @@ def _ledger(cap, key: str, prior_awards: list[dict]) -> dict:
     remaining = NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted))
     count = NO_LIMIT if cap.count is None else max(0, cap.count - len(counted))
     return {"t": "led", "cap": cap.id, "k": key, "pos": 0, "rem": remaining, "cnt": count}
-
-
-def _unique(facts: list[dict]) -> list[dict]:
-    seen, out = set(), []
-    for fact in facts:
-        marker = tuple(sorted(fact.items()))
-        if marker not in seen:
-            seen.add(marker)
-            out.append(fact)
-    return out
 
 
 class _Context:
