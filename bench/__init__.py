@@ -1,0 +1,1 @@
+"""Benchmarks and the soak test. Never collected or run by the test suite (testpaths = tests)."""
