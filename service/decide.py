@@ -26,8 +26,19 @@ class Decider:
         self.vocab = vocabulary()
         self.settlement = Settlement()
         self.engine = {"name": ENGINE_NAME, "version": engine_version()}
+        self.bundle = self.registry.bundle
 
-    def decide(self, case: dict, *, input_sha256: str | None = None) -> dict:
+    def _restrict(self, bundle: list[str]) -> set:
+        """The version keys of a recorded bundle, each still present with the same file hash."""
+        held = {entry.rsplit(":", 1)[0]: entry for entry in self.bundle["versions"]}
+        missing = [entry for entry in bundle if held.get(entry.rsplit(":", 1)[0]) != entry]
+        if missing:
+            raise BundleMismatch(missing)
+        return {entry.rsplit(":", 1)[0] for entry in bundle}
+
+
+    def decide(self, case: dict, *, input_sha256: str | None = None, bundle: list[str] | None = None) -> dict:
+        """``bundle``: replay under exactly these versions ("policy@version:sha256"), refusing any other."""
         options = case.get("options") or {}
         lang = options.get("lang", "zh")
         pins = options.get("pin") or {}
@@ -35,7 +46,8 @@ class Decider:
         trace: list[str] | None = [] if options.get("explain") else None
 
         events = canonical_events(case.get("events") or [])
-        resolution = resolve(self.registry, case["applicant"], events, pins, include_drafts)
+        only = self._restrict(bundle) if bundle is not None else None
+        resolution = resolve(self.registry, case["applicant"], events, pins, include_drafts, only)
         candidates, denials = evaluate(self.registry, self.vocab, case, events, resolution, trace)
         beaten, settled, _ = self.settlement.settle(self.registry, candidates, case.get("prior_awards") or [], trace)
 
@@ -63,6 +75,7 @@ class Decider:
             "input_sha256": input_sha256 or canonical_sha256(case),
             "options": {"lang": lang, "explain": bool(options.get("explain", False)),
                         "include_drafts": include_drafts, "pin": dict(sorted(pins.items()))},
+            "bundle": self.bundle if bundle is None else {"revision": _revision(bundle), "versions": list(bundle)},
             "rulesets": [
                 {"policy": v.policy, "version": v.version, "status": v.status, "document": v.document["number"],
                  "sha256": v.sha256, "what_if": v.status != "in_force" and v.status != "repealed"}
@@ -88,3 +101,15 @@ def _order(cand):
 def canonical_sha256(payload) -> str:
     """sha256 of the input as canonical JSON: UTF-8, keys sorted, no whitespace."""
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+
+
+class BundleMismatch(LookupError):
+    """A replay asked for ruleset files this process does not hold byte for byte."""
+
+    def __init__(self, missing: list[str]):
+        super().__init__("ruleset versions not held with the recorded sha256: " + ", ".join(missing))
+        self.missing = missing
+
+
+def _revision(versions: list[str]) -> str:
+    return hashlib.sha256("\n".join(versions).encode()).hexdigest()

@@ -60,12 +60,16 @@ def check_pins(registry: Registry, pins: dict) -> None:
         raise PinError(errors)
 
 
-def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict, include_drafts: bool) -> Resolution:
+def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict, include_drafts: bool,
+            only: set | None = None) -> Resolution:
+    """``only``: the version keys (policy@version) to consider — a replay's bundle."""
     check_pins(registry, pins)
     assignments: list[Assignment] = []
     not_applicable, notices = [], []
     for policy in sorted(registry.versions):
-        versions = registry.policy_versions(policy)
+        versions = [v for v in registry.policy_versions(policy) if only is None or v.key in only]
+        if not versions:
+            continue
         reason = in_scope(versions[-1], applicant)
         if reason:
             not_applicable.append({"policy": policy, "reason": reason})

@@ -5,6 +5,7 @@ inherits the compiled engine rulesets and never compiles on a request.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,14 @@ class Registry:
                     problems.append((f"{later.path}", f"window of {later.key} overlaps {earlier.key}"))
         if problems:
             raise RulesetError("rulesets", problems)
+
+    @property
+    def bundle(self) -> dict:
+        """What law this process holds: every version with its file hash, and one
+        revision hash over them all (as OPA reports its bundle revision)."""
+        versions = [f"{v.key}:{v.sha256}" for v in self.all_versions()]
+        revision = hashlib.sha256("\n".join(versions).encode()).hexdigest()
+        return {"revision": revision, "versions": versions}
 
     def policy_versions(self, policy: str) -> list[RulesetVersion]:
         return self.versions.get(policy, [])
