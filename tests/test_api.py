@@ -219,3 +219,21 @@ def test_include_drafts_is_accepted(client):
 def test_include_drafts_must_be_a_bool(client):
     body = _problem(client.post("/v1/decisions", json=qz_case([_hte()], options={"include_drafts": "yes"})), 400)
     assert [e["path"] for e in body["errors"]] == ["options/include_drafts"]
+
+
+def test_an_applicant_outside_qinzhou_is_told_the_document_does_not_apply(client):
+    payload = qz_case([_hte(), {"id": "p1", "type": "platform_recognized", "date": "2024-06-01", "level": "national"}],
+                      zone="liuzhou-htz", city="liuzhou")
+    response = client.post("/v1/decisions", json=payload)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert [n["policy"] for n in body["not_applicable"]] == ["qz-htz"]
+    assert body["not_applicable"][0]["reason"]
+    assert body["outcomes"] == [] and body["denials"] == []
+    assert body["totals"] == {}
+    assert all(r["policy"] != "qz-htz" for r in body["rulesets"])
+
+
+def test_a_qinzhou_applicant_is_not_listed_as_not_applicable(client):
+    body = client.post("/v1/decisions", json=qz_case([_hte()])).get_json()
+    assert all(n["policy"] != "qz-htz" for n in body["not_applicable"])

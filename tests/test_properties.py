@@ -85,39 +85,56 @@ def _in_year(year: int):
     return st.dates(date(year, 1, 1), date(year, 12, 31)).map(date.isoformat)
 
 
-@st.composite
-def _patents(draw) -> list:
-    """Invention patents that may share the 100,000 cap."""
-    n = draw(st.integers(2, 4))
-    return [{"type": "patent_purchased", "date": draw(in_window.map(date.isoformat)), "cost": draw(money),
-             "patent_kind": "invention", "core_of_successful_hte_application": True} for _ in range(n)]
+# Scenarios: (events, prior awards) where caps, stacking or the top-up years come into play.
+def _priors(draw, measure: str, n_max: int, amounts=money, platform_ids=None) -> list:
+    out = []
+    for _ in range(draw(st.integers(0, n_max))):
+        prior = {"measure": measure, "amount": draw(amounts), "date": draw(days)}
+        if platform_ids:
+            prior["platform_id"] = draw(st.sampled_from(platform_ids))
+        out.append(prior)
+    return out
 
 
 @st.composite
-def _incubator_year(draw) -> list:
-    """A recognition and an excellent evaluation, often in the same year."""
+def _patents(draw):
+    """Invention patents sharing the 100,000 cap, with prior awards of the cap."""
+    n = draw(st.integers(1, 4))
+    events = [{"type": "patent_purchased", "date": draw(in_window.map(date.isoformat)), "cost": draw(money),
+               "patent_kind": "invention", "core_of_successful_hte_application": True} for _ in range(n)]
+    up_to_cap = st.integers(0, 110_000_00).map(lambda n: f"{n // 100}.{n % 100:02d}")
+    return events, _priors(draw, "qz-htz/5", 2, up_to_cap)
+
+
+@st.composite
+def _incubator_year(draw):
+    """A recognition and an excellent evaluation, often in the same year; maybe a prior 3.1."""
     year = draw(st.integers(2022, 2025))
     other = draw(st.sampled_from([year, year, year - 1, year + 1]))
-    return [{"type": "incubator_recognized", "date": draw(_in_year(year)), "level": draw(st.sampled_from(LEVELS))},
-            {"type": "incubator_evaluated", "date": draw(_in_year(other)), "level": draw(st.sampled_from(LEVELS)),
-             "rating": "excellent"}]
+    events = [{"type": "incubator_recognized", "date": draw(_in_year(year)), "level": draw(st.sampled_from(LEVELS))},
+              {"type": "incubator_evaluated", "date": draw(_in_year(other)), "level": draw(st.sampled_from(LEVELS)),
+               "rating": "excellent"}]
+    events = draw(st.sampled_from([events, events[1:]]))
+    return events, _priors(draw, "qz-htz/3.1", 1)
 
 
 @st.composite
-def _gazelle(draw) -> list:
-    """A gazelle recognition and regional awards around its three years."""
+def _gazelle(draw):
+    """A gazelle recognition and regional awards around its three years; maybe prior top-ups."""
     recognised = draw(st.one_of(st.sampled_from(BOUNDARY_DAYS), in_window, in_window))
     n = draw(st.integers(1, 5))
-    return [{"type": "gazelle_recognized", "date": recognised.isoformat()}] + [
+    events = [{"type": "gazelle_recognized", "date": recognised.isoformat()}] + [
         {"type": "gazelle_regional_award", "date": draw(_in_year(recognised.year + draw(st.integers(-1, 3)))),
          "amount": draw(money)} for _ in range(n)]
+    return events, _priors(draw, "qz-htz/2.3", 1)
 
 
 @st.composite
-def _platforms(draw) -> list:
+def _platforms(draw):
     n = draw(st.integers(2, 4))
-    return [{"type": "platform_recognized", "date": draw(days), "level": draw(st.sampled_from(LEVELS)),
-             "platform_id": draw(st.sampled_from(PLATFORM_IDS))} for _ in range(n)]
+    events = [{"type": "platform_recognized", "date": draw(days), "level": draw(st.sampled_from(LEVELS)),
+               "platform_id": draw(st.sampled_from(PLATFORM_IDS))} for _ in range(n)]
+    return events, _priors(draw, "qz-htz/4", 1, platform_ids=PLATFORM_IDS)
 
 
 @st.composite
@@ -127,7 +144,8 @@ def qz_cases(draw) -> dict:
     size = draw(st.integers(0, 12))
     bodies = draw(st.lists(st.one_of(*[EVENT_BODIES[k] for k in kinds]), min_size=size, max_size=size))
     # plus, often, a scenario where caps, stacking or the top-up years come into play
-    scenario = draw(st.one_of(st.just([]), _patents(), _incubator_year(), _gazelle(), _gazelle(), _platforms()))
+    scenario, scenario_priors = draw(st.one_of(st.just(([], [])), _patents(), _incubator_year(), _gazelle(), _gazelle(),
+                                               _platforms()))
     bodies = (scenario + bodies)[:12]
     events = [dict(body, id=f"e{i}") for i, body in enumerate(bodies)]
     # mostly an eligible applicant, sometimes one to three attributes changed
@@ -139,7 +157,7 @@ def qz_cases(draw) -> dict:
         events,
         attributes=attributes,
         incidents=draw(st.one_of(st.just([]), st.lists(incidents, max_size=3))),
-        prior_awards=draw(st.one_of(st.just([]), st.lists(prior_awards, max_size=4))),
+        prior_awards=scenario_priors + draw(st.one_of(st.just([]), st.lists(prior_awards, max_size=3))),
         kind=draw(st.sampled_from(["enterprise", "enterprise", "enterprise", "zone"])),
     )
 

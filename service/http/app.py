@@ -70,6 +70,8 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
         return _json({"status": "ok", "engine": decider.engine, "patched_engine": is_patched_build(),
                       "rulesets": len(decider.registry.compiled)})
 
+    # -- route modules: each adds its routes with register(app, decider, validator) --
+
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error):
         return problem(413, "Payload Too Large", f"the body exceeds {app.config['MAX_CONTENT_LENGTH']} bytes", kind="too-large")

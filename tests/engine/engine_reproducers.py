@@ -250,6 +250,97 @@ def case_host_full_path(n=600):
     return {"fired": dict(sorted(counts.items())), "not_handled": not_handled}
 
 
+# Lazily allocated frame pools (server.patch: createStateNode no longer
+# allocates the per-node pools; NEW_LAZY allocates a pool on first use).
+# Joins whose left/right/result pools grow past their 8 initial frames
+# (realloc), negations that a retract inside an action re-opens, actions that
+# retract both facts of their own frame, a capped rule (results served in
+# batches) and retracts from outside; many sessions, some alive at once.
+# lazy_pools_sessions() is plain Python: test_patched_build.py computes the
+# expected results from the same session specs.
+LAZY_POOLS_RULES = {
+    # every a x b pair with the same k
+    "pair": {"all": [{"a": {"t": "a"}}, {"b": {"$and": [{"t": "b"}, {"k": {"a": "k"}}]}}]},
+    # a y for whose k there is no x
+    "lonely": {"all": [{"y": {"t": "y"}}, {"x$not": {"$and": [{"t": "x"}, {"k": {"y": "k"}}]}}]},
+    # a z whose k has an x: the action retracts that x, which re-opens "lonely"
+    "clear": {"all": [{"z": {"t": "z"}}, {"x": {"$and": [{"t": "x"}, {"k": {"z": "k"}}]}}]},
+    # a c and a d with the same k: the action retracts both
+    "consume": {"all": [{"c": {"t": "c"}}, {"d": {"$and": [{"t": "d"}, {"k": {"c": "k"}}]}}]},
+    # every y, at most 4 per action
+    "tally": {"all": [{"m": {"t": "y"}}], "cap": 4},
+}
+
+
+def lazy_pools_sessions(n, seed, keys=6):
+    """Session specs: {"sid", "phase1": facts, "retract": facts, "phase2": facts}.
+    x facts come first in phase 1 (a negation guard must be asserted before the
+    facts it guards) and have distinct k, as have the z facts."""
+    import random
+    rng = random.Random(seed)
+    sessions = []
+    for i in range(n):
+        sid = "lp%d" % i
+        serial = iter(range(10 ** 6))
+
+        def fact(t, k, sid=sid, serial=serial):
+            return {"sid": sid, "id": "%s%d" % (t, next(serial)), "t": t, "k": k,
+                    "pad": "p" * rng.randrange(40)}
+
+        xs = [fact("x", k) for k in rng.sample(range(keys), rng.randrange(keys + 1))]
+        rest = [fact("y", rng.randrange(keys)) for _ in range(rng.randrange(13))]
+        rest += [fact("z", k) for k in rng.sample(range(keys), rng.randrange(keys + 1))]
+        # up to 20 facts per side of a join: > 8 frames on one node
+        for t in ("a", "b", "c", "d"):
+            rest += [fact(t, rng.randrange(keys)) for _ in range(rng.randrange(21))]
+        rng.shuffle(rest)
+        a_facts = [f for f in rest if f["t"] == "a"]
+        retract = rng.sample(a_facts, rng.randrange(len(a_facts) + 1)) if a_facts else []
+        phase2 = [fact("b", rng.randrange(keys)) for _ in range(rng.randrange(15))]
+        sessions.append({"sid": sid, "phase1": xs + rest, "retract": retract, "phase2": phase2})
+    return sessions
+
+
+def case_lazy_pools(n=300, seed=7, live=5):
+    h = dre.create_ruleset("lazy_pools", json.dumps(LAZY_POOLS_RULES))
+    results, alive = [], []
+
+    def run_actions(state_offset, fired):
+        result = dre.start_action_for_state(h, state_offset)
+        message = json.loads(result[1]) if result else None
+        while message:
+            for rule, frame in message.items():
+                frames = frame if isinstance(frame, list) else [frame]
+                fired[rule] = fired.get(rule, 0) + len(frames)
+                for f in frames:
+                    if rule == "clear":
+                        dre.retract_fact(h, json.dumps(f["x"]))
+                    elif rule == "consume":
+                        dre.retract_fact(h, json.dumps(f["c"]))
+                        dre.retract_fact(h, json.dumps(f["d"]))
+            nxt = dre.complete_and_start_action(h, state_offset)
+            message = json.loads(nxt) if nxt else None
+
+    for spec in lazy_pools_sessions(n, seed):
+        sid, fired = spec["sid"], {}
+        state_offset = dre.assert_facts(h, json.dumps(spec["phase1"]))[1]
+        run_actions(state_offset, fired)
+        for f in spec["retract"]:
+            dre.retract_fact(h, json.dumps(f))
+        if spec["phase2"]:
+            dre.assert_facts(h, json.dumps(spec["phase2"]))
+        run_actions(state_offset, fired)
+        left = sorted([f["t"], f["k"]] for f in json.loads(dre.get_facts(h, sid)) if "t" in f)
+        results.append({"sid": sid, "fired": dict(sorted(fired.items())), "facts": left})
+        alive.append(sid)
+        if len(alive) > live:  # a few sessions alive at once, deleted out of order
+            dre.delete_state(h, alive.pop(len(alive) // 2))
+    for sid in alive:
+        dre.delete_state(h, sid)
+    dre.delete_ruleset(h)
+    return {"sessions": results}
+
+
 CASES = {
     "join_last_term_false": case_join_last_term_false,
     "sessions_no_fire": case_sessions_no_fire,
@@ -258,6 +349,7 @@ CASES = {
     "retract_both_in_action": case_retract_both_in_action,
     "regex_on_number": case_regex_on_number,
     "host_full_path": case_host_full_path,
+    "lazy_pools": case_lazy_pools,
 }
 
 

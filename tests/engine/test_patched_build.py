@@ -111,3 +111,63 @@ def test_host_full_server_path():
                   "derived": big, "junk": junk},
         "not_handled": 0,
     }
+
+
+def _reproducers_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("engine_reproducers_specs", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lazy_pools_expected(spec):
+    """What the LAZY_POOLS_RULES must do with one session spec, by their meaning."""
+    from collections import Counter
+
+    def keys(facts, t):
+        return [f["k"] for f in facts if f["t"] == t]
+
+    phase1, phase2 = spec["phase1"], spec["phase2"]
+    a, b, b2 = Counter(keys(phase1, "a")), Counter(keys(phase1, "b")), Counter(keys(phase2, "b"))
+    c, d = Counter(keys(phase1, "c")), Counter(keys(phase1, "d"))
+    xs, zs, ys = set(keys(phase1, "x")), set(keys(phase1, "z")), keys(phase1, "y")
+    a_left = a - Counter(f["k"] for f in spec["retract"])
+    cleared = xs & zs  # each such z retracts its x (the x facts have distinct k)
+    consumed = Counter({k: min(c[k], d[k]) for k in c})  # each action retracts one c and one d
+    fired = {
+        "pair": sum(a[k] * b[k] for k in a) + sum(a_left[k] * b2[k] for k in b2),
+        "lonely": sum(1 for k in ys if k not in xs - cleared),
+        "clear": len(cleared),
+        "consume": sum(consumed.values()),
+        "tally": len(ys),
+    }
+    left = Counter()
+    for t, counter in (("a", a_left), ("b", b + b2), ("c", c - consumed), ("d", d - consumed),
+                       ("x", Counter(xs - cleared)), ("y", Counter(ys)), ("z", Counter(zs))):
+        for k, n in counter.items():
+            left[(t, k)] += n
+    return {
+        "sid": spec["sid"],
+        "fired": {rule: n for rule, n in sorted(fired.items()) if n},
+        "facts": sorted([t, k] for (t, k), n in left.items() for _ in range(n)),
+    }
+
+
+def test_lazy_frame_pools_many_sessions():
+    # server.patch allocates the per-node frame pools on first use: joins,
+    # negations re-opened by a retract inside an action, actions retracting
+    # their own facts, pools grown past 8 frames, capped result batches.
+    n, seed = 300, 7
+    specs = _reproducers_module().lazy_pools_sessions(n, seed)
+    expected = [lazy_pools_expected(spec) for spec in specs]
+    # the specs do reach the interesting cases
+    assert max(e["fired"].get("pair", 0) for e in expected) > 100
+    assert sum(1 for s in specs if max(
+        [sum(1 for f in s["phase1"] if f["t"] == t) for t in "abcd"]) > 8) > n // 2
+    assert sum(e["fired"].get("clear", 0) for e in expected) > n
+    assert sum(e["fired"].get("consume", 0) for e in expected) > n
+    result = run_case("lazy_pools", n, seed)
+    assert len(result["sessions"]) == n
+    for got, want in zip(result["sessions"], expected):
+        assert got == want, want["sid"]
