@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, timezone
+import time
 
 import orjson
 
@@ -69,7 +69,7 @@ class Decider:
         response = {
             "case_id": case.get("case_id"),
             "decision_id": str(uuid.uuid4()),
-            "evaluated_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "engine": self.engine,
             "service": {"name": "gx-zones-rules", "version": __version__},
             "input_sha256": input_sha256 or canonical_sha256(case),
@@ -85,9 +85,7 @@ class Decider:
             "notices": [dict(n, message=n["message"][lang]) for n in resolution.notices],
             "outcomes": outcomes,
             "denials": [d for _, d in denied],
-            "totals": render.totals(outcomes, what_if=False),
-            "ceiling_totals": render.totals(outcomes, what_if=False, field="amount_max", kinds=("ceiling",)),
-            "what_if_totals": render.totals(outcomes, what_if=True),
+            **render.all_totals(outcomes),
         }
         if options.get("explain"):
             response["trace"] = trace

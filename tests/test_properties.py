@@ -289,6 +289,8 @@ def test_totals_and_money_format(decider, validator, case):
             assert "amount" in outcome, outcome
         else:
             assert "amount" not in outcome, outcome
+        if outcome["kind"] in ("ceiling", "competitive"):
+            assert "amount_max" in outcome, outcome
         if outcome["kind"] in ("fixed", "computed") and not outcome.get("what_if"):
             sums[outcome["currency"]] += Decimal(outcome["amount"])
     assert decision["totals"] == {c: f"{v:.2f}" for c, v in sums.items()}
@@ -342,3 +344,23 @@ def test_every_event_is_answered_and_inside_the_window_only_when_granted(decider
             [anchor] = outcome["supporting_events"]
             day = events[anchor]["date"]
         assert "2021-12-30" <= day <= "2025-12-31", outcome
+
+
+REASONS = {"not_eligible", "outside_window", "cap_exhausted", "not_stacked", "missing_data", "draft_not_requested",
+           "already_granted"}
+
+
+@EXAMPLES
+@given(case=qz_cases())
+def test_denials_and_outcomes_are_well_formed(decider, validator, case):
+    """contract.md: a denial says why, in words, citing the text; measures.md: the
+    art. 十五 precedence note is shown on every qz-htz outcome."""
+    decision = decide(decider, validator, case)
+    for denial in decision["denials"]:
+        assert denial["reason"] in REASONS, denial
+        assert denial["detail"] and denial["citation"], denial
+        if denial["reason"] == "not_eligible":
+            assert denial.get("condition"), denial
+    for outcome in decision["outcomes"]:
+        assert outcome["citation"] and outcome["handled_by"], outcome
+        assert any("以本措施为准" in note for note in outcome["notes"]), outcome["notes"]

@@ -101,9 +101,12 @@ def _denial(version, measure, event, reason, detail, citation, article, conditio
     return out
 
 
-def totals(outcomes: list[dict], *, what_if: bool, field: str = "amount", kinds=TOTALLED_KINDS) -> dict:
-    sums: dict[str, Decimal] = defaultdict(Decimal)
+def all_totals(outcomes: list[dict]) -> dict:
+    """``totals`` (fixed and computed, in force), ``ceiling_totals``, ``what_if_totals`` (drafts)."""
+    sums = {"totals": defaultdict(Decimal), "ceiling_totals": defaultdict(Decimal), "what_if_totals": defaultdict(Decimal)}
     for o in outcomes:
-        if o["what_if"] == what_if and o["kind"] in kinds and field in o:
-            sums[o["currency"]] += Decimal(o[field])
-    return {currency: f"{value:.2f}" for currency, value in sorted(sums.items())}
+        if o["kind"] in TOTALLED_KINDS and "amount" in o:
+            sums["what_if_totals" if o["what_if"] else "totals"][o["currency"]] += Decimal(o["amount"])
+        elif o["kind"] == "ceiling" and "amount_max" in o and not o["what_if"]:
+            sums["ceiling_totals"][o["currency"]] += Decimal(o["amount_max"])
+    return {name: {c: f"{v:.2f}" for c, v in sorted(values.items())} for name, values in sums.items()}

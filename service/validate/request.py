@@ -163,6 +163,13 @@ class CaseValidator:
                 if not isinstance(raw, dict):
                     errors.append({"path": f"events/{index}", "message": "an event must be an object"})
                     continue
+                raw_id = raw.get("id")
+                if isinstance(raw_id, str):
+                    if raw_id in seen:
+                        errors.append({"path": f"events/{index}/id",
+                                       "message": f"duplicate event id {raw_id!r} (also events/{seen[raw_id]})"})
+                    else:
+                        seen[raw_id] = index
                 event_type = raw.get("type")
                 if event_type not in self.event_schemas:
                     known = ", ".join(sorted(self.event_schemas))
@@ -174,10 +181,6 @@ class CaseValidator:
                 except ValidationError as error:
                     errors += _flatten(error.messages, f"events/{index}")
                     continue
-                if event["id"] in seen:
-                    errors.append({"path": f"events/{index}/id",
-                                   "message": f"duplicate event id {event['id']!r} (also events/{seen[event['id']]})"})
-                seen[event["id"]] = index
                 events.append(event)
         if errors:
             errors.sort(key=lambda e: _path_key(e["path"]))
