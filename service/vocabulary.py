@@ -35,6 +35,7 @@ class EventType:
 class Vocabulary:
     attributes: dict  # name -> Field
     incident_types: dict
+    graded_incidents: tuple
     grades: tuple
     events: dict  # name -> EventType
     applicant_kinds: tuple
@@ -73,6 +74,7 @@ def load_vocabulary(path: Path) -> Vocabulary:
     return Vocabulary(
         attributes={f: _field(f, s) for f, s in applicant["attributes"].items()},
         incident_types=dict(raw["incidents"]["types"]),
+        graded_incidents=tuple(raw["incidents"].get("graded", ())),
         grades=tuple(raw["incidents"]["grades"]),
         events=events,
         applicant_kinds=tuple(applicant["kinds"]),

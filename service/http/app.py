@@ -14,6 +14,7 @@ from ..engine import is_patched_build
 from ..resolve import PinError
 from ..validate.request import CaseValidator
 from .problems import problem
+from . import batch_routes, history_routes, openapi
 
 log = logging.getLogger("service")
 DEFAULT_MAX_BODY = 1_000_000  # bytes
@@ -71,6 +72,9 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
                       "rulesets": len(decider.registry.compiled)})
 
     # -- route modules: each adds its routes with register(app, decider, validator) --
+    batch_routes.register(app, decider, validator)
+    history_routes.register(app, decider, validator)
+    openapi.register(app, decider, validator)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error):

@@ -250,17 +250,17 @@ class _Checker:
         caps = [self.cap(i, c) for i, c in enumerate(raw.get("caps") or [])]
         stacking = [self.group(i, g) for i, g in enumerate(raw.get("stacking") or [])]
         capped: dict[str, str] = {}
-        for cap in caps:
-            for mid in cap.counts:
+        for i, cap in enumerate(caps):
+            for j, mid in enumerate(cap.counts):
                 if mid in capped:
-                    self.problem("/caps", f"{mid} is counted by two caps ({capped[mid]}, {cap.id}); a measure has one cap")
+                    self.problem(f"/caps/{i}/counts/{j}", f"{mid} is counted by two caps ({capped[mid]}, {cap.id}); a measure has one cap")
                 capped[mid] = cap.id
                 if mid.startswith(self.policy + "/") and mid not in ids:
-                    self.problem("/caps", f"cap {cap.id} counts unknown measure {mid}")
-        for group in stacking:
-            for mid in group.members:
+                    self.problem(f"/caps/{i}/counts/{j}", f"cap {cap.id} counts unknown measure {mid}")
+        for i, group in enumerate(stacking):
+            for j, mid in enumerate(group.members):
                 if mid.startswith(self.policy + "/") and mid not in ids:
-                    self.problem("/stacking", f"stacking group {group.id} names unknown measure {mid}")
+                    self.problem(f"/stacking/{i}/members/{j}", f"stacking group {group.id} names unknown measure {mid}")
         return RulesetVersion(
             policy=self.policy,
             version=raw["version"],

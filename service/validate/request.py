@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..vocabulary import Vocabulary, vocabulary
 
@@ -95,6 +95,12 @@ def build_case_schema(vocab: Vocabulary) -> Schema:
         year = fields.Integer(strict=True, required=True, validate=validate.Range(min=1990, max=2100))
         type = fields.String(required=True, validate=validate.OneOf(list(vocab.incident_types)))
         grade = fields.String(validate=validate.OneOf(list(vocab.grades)))
+
+        @validates_schema
+        def graded(self, data, **kwargs):
+            # accidents and emergencies are judged by their grade: without it nothing can be decided
+            if data.get("type") in vocab.graded_incidents and not data.get("grade"):
+                raise ValidationError("a grade is required for this incident type", field_name="grade")
 
     class Applicant(Schema):
         class Meta:

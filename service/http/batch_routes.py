@@ -1,0 +1,98 @@
+"""POST /v1/decisions:batch — up to MAX_BATCH cases, each answered or failed on its own.
+
+``decide_payload`` is the one path from a parsed request body to a decision or
+a problem: validate (``CaseValidator``), then ``Decider.decide``. The batch
+endpoint, ``python -m service batch`` and ``python -m service diff`` all use it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from flask import Response, request
+
+from ..decide import canonical_sha256
+from ..resolve import PinError
+from .problems import problem
+
+log = logging.getLogger("service")
+MAX_BATCH = 100  # cases per request
+
+
+def problem_body(status: int, title: str, detail: str, *, kind: str, errors: list | None = None, **extra) -> dict:
+    """The problem+json body that ``problems.problem`` sends, as a dict (for one item of a batch)."""
+    return problem(status, title, detail, kind=kind, errors=errors, **extra).get_json()
+
+
+def decide_payload(decider, validator, payload) -> tuple[int, dict]:
+    """(200, decision) or (status, problem body) for one request body, as ``POST /v1/decisions`` answers it."""
+    case, errors = validator.validate(payload)
+    if errors:
+        return 400, problem_body(400, "Invalid case", f"{len(errors)} invalid field(s)", kind="invalid-case", errors=errors)
+    decision_id = str(uuid.uuid4())
+    try:
+        return 200, decider.decide(case, input_sha256=canonical_sha256(payload))
+    except PinError as error:
+        return 404, problem_body(404, "Unknown ruleset version", str(error), kind="unknown-ruleset",
+                                 errors=[{"path": p, "message": m} for p, m in error.errors])
+    except Exception:  # a bug: say so, give an id to find it in the logs, leak nothing
+        log.exception("decision %s failed", decision_id)
+        return 500, problem_body(500, "Internal error", "the decision could not be made; quote the decision_id",
+                                 kind="internal", decision_id=decision_id)
+
+
+def with_options(case, options: dict | None):
+    """The case with the batch's ``options`` as defaults (the case's own options win)."""
+    if not options or not isinstance(case, dict):
+        return case
+    own = case.get("options")
+    if own is not None and not isinstance(own, dict):
+        return case  # let the validator say what is wrong with it
+    merged = dict(options)
+    merged.update(own or {})
+    return dict(case, options=merged)
+
+
+def batch_errors(payload) -> list[dict]:
+    """What is wrong with the envelope ``{"cases": [...], "options"?: {...}}`` (not with the cases)."""
+    if not isinstance(payload, dict):
+        return [{"path": "", "message": "the batch must be a JSON object {\"cases\": [...]}"}]
+    errors = [{"path": key, "message": "unknown field"} for key in sorted(payload) if key not in ("cases", "options")]
+    cases = payload.get("cases")
+    if cases is None:
+        errors.append({"path": "cases", "message": "missing: a list of cases"})
+    elif not isinstance(cases, list):
+        errors.append({"path": "cases", "message": "must be a list of cases"})
+    elif not cases:
+        errors.append({"path": "cases", "message": "must hold at least one case"})
+    elif len(cases) > MAX_BATCH:
+        errors.append({"path": "cases", "message": f"{len(cases)} cases; at most {MAX_BATCH} per batch"})
+    if "options" in payload and not isinstance(payload["options"], dict):
+        errors.append({"path": "options", "message": "must be an object (the default options of every case)"})
+    return errors
+
+
+def decide_batch(decider, validator, payload: dict) -> list[dict]:
+    results = []
+    for index, case in enumerate(payload["cases"]):
+        status, body = decide_payload(decider, validator, with_options(case, payload.get("options")))
+        results.append({"index": index, "status": status, "decision" if status == 200 else "problem": body})
+    return results
+
+
+def register(app, decider, validator) -> None:
+    @app.post("/v1/decisions:batch")
+    def decisions_batch():
+        if request.mimetype != "application/json":
+            return problem(415, "Unsupported Media Type", "send the batch as application/json", kind="unsupported-media-type")
+        try:
+            payload = json.loads(request.get_data(cache=False).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
+            return problem(400, "Malformed JSON", f"the body is not valid UTF-8 JSON: {error}", kind="malformed-json")
+        errors = batch_errors(payload)
+        if errors:
+            return problem(400, "Invalid batch", "; ".join(f"{e['path'] or 'body'}: {e['message']}" for e in errors),
+                           kind="invalid-batch", errors=errors)
+        body = {"results": decide_batch(decider, validator, payload)}
+        return Response(json.dumps(body, ensure_ascii=False), status=200, mimetype="application/json")

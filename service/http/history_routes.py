@@ -1,0 +1,112 @@
+"""The history of a policy's law: every version file, and what one version says.
+
+GET /v1/rulesets/{policy}/versions            metadata of each version
+GET /v1/rulesets/{policy}/versions/{version}  the version: readings, notes,
+    eligibility conditions and measures with the words they cite, caps,
+    stacking groups, directives, and the file's sha256
+
+Everything comes from the ruleset file as written (dates as the auditor wrote them).
+"""
+from __future__ import annotations
+
+import json
+
+from flask import Response
+
+from .problems import problem
+
+
+def _json(body, status: int = 200) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def version_meta(version) -> dict:
+    document = version.document
+    effective = version.raw["effective"]
+    return {
+        "policy": version.policy,
+        "version": version.version,
+        "status": version.status,
+        "document": {key: document.get(key) for key in ("number", "title", "issuer", "issued", "source")},
+        "effective": {"from": effective["from"], "until": effective.get("until"),
+                      "article": effective.get("article"), "cites": effective.get("cites")},
+        "sha256": version.sha256,
+        "measures": len(version.measures),
+    }
+
+
+def _eligibility(version) -> dict | None:
+    elig = version.raw.get("eligibility")
+    if not elig:
+        return None
+    conditions = []
+    for cond in elig["conditions"]:
+        on = "applicant" if "applicant" in cond else "incident"
+        conditions.append({"id": cond["id"], "cites": cond["cites"], "on": on, "test": cond[on],
+                           "readings": list(cond.get("readings") or []), "explain": cond["explain"]})
+    return {"article": elig.get("article"), "cites": elig.get("cites"), "applies_to": list(elig.get("applies_to") or []),
+            "conditions": conditions}
+
+
+def _measure(version, measure) -> dict:
+    raw = measure.raw
+    return {
+        "id": measure.id,
+        "article": measure.article,
+        "kind": measure.kind,
+        "beneficiary": measure.beneficiary,
+        "trigger": measure.trigger,
+        "cites": measure.cites,
+        "eligibility": "applies" if measure.eligibility else "exempt",
+        "join": raw.get("join"),
+        "window_anchor": measure.window_anchor,
+        "conditions": [{"id": c["id"], "test": c["test"], "explain": c["explain"], "cites": c.get("cites")}
+                       for c in raw.get("conditions") or []],
+        "outcome": raw["outcome"],
+        "readings": list(measure.readings),
+        "handled_by": measure.handled_by,
+        "payer": measure.payer,
+        "caps": [cap for cap in version.raw.get("caps") or [] if measure.id in cap["counts"]],
+        "stacking": [group for group in version.raw.get("stacking") or [] if measure.id in group["members"]],
+    }
+
+
+def version_detail(version) -> dict:
+    raw = version.raw
+    return dict(
+        version_meta(version),
+        scope=raw.get("scope") or {},
+        readings=raw.get("readings") or {},
+        notes=raw.get("notes") or [],
+        eligibility=_eligibility(version),
+        measures=[_measure(version, m) for m in version.measures],
+        caps=raw.get("caps") or [],
+        stacking=raw.get("stacking") or [],
+        directives=raw.get("directives") or [],
+    )
+
+
+def _unknown_policy(registry, policy: str) -> Response:
+    known = ", ".join(sorted(registry.versions)) or "none"
+    return problem(404, "Unknown policy", f"unknown policy {policy!r}; known: {known}", kind="unknown-ruleset")
+
+
+def register(app, decider, validator) -> None:
+    registry = decider.registry
+
+    @app.get("/v1/rulesets/<policy>/versions")
+    def ruleset_versions(policy):
+        if policy not in registry.versions:
+            return _unknown_policy(registry, policy)
+        return _json({"policy": policy, "versions": [version_meta(v) for v in registry.policy_versions(policy)]})
+
+    @app.get("/v1/rulesets/<policy>/versions/<version>")
+    def ruleset_version(policy, version):
+        if policy not in registry.versions:
+            return _unknown_policy(registry, policy)
+        found = registry.get(policy, version)
+        if found is None:
+            known = ", ".join(v.version for v in registry.policy_versions(policy))
+            return problem(404, "Unknown ruleset version", f"unknown version {version!r} of {policy}; known: {known}",
+                           kind="unknown-ruleset")
+        return _json(version_detail(found))

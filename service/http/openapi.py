@@ -1,0 +1,417 @@
+"""The OpenAPI 3.1 document: request schemas generated from the marshmallow
+schemas (``service/validate/request.py``, built from ``schemas/vocabulary.yaml``)
+by apispec, the responses written by hand. Served at GET /openapi.json;
+``python -m service openapi > schemas/openapi.json`` keeps the checked-in copy.
+
+Deterministic: the same vocabulary and schemas give the same bytes (sorted keys).
+"""
+from __future__ import annotations
+
+import copy
+import json
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Response
+
+from .. import __version__
+from ..paths import SCHEMAS_DIR
+from ..validate.request import MAX_EVENTS, CaseValidator, Money, StrictBool
+from .batch_routes import MAX_BATCH
+from .problems import PROBLEM_TYPE
+
+OPENAPI_VERSION = "3.1.0"
+MONEY_PATTERN = r"^\d+(\.\d{1,2})?$"
+# the nested schemas of the case get these component names; anything else stays inline
+_NESTED = ("Applicant", "Attributes", "Incident", "PriorAward", "Options")
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _custom_fields(self, field, **kwargs) -> dict:
+    if isinstance(field, Money):
+        return {"oneOf": [{"type": "string", "pattern": MONEY_PATTERN}, {"type": "integer", "minimum": 0}],
+                "description": "money: a decimal string with at most two decimals (\"200000.00\") or an integer of yuan; "
+                               "a JSON number with a fraction is refused (400), never rounded"}
+    if isinstance(field, StrictBool):
+        return {"type": "boolean"}
+    return {}
+
+
+def _event_name(name: str) -> str:
+    return f"Event_{name}"
+
+
+def build_document(validator: CaseValidator | None = None) -> dict:
+    validator = validator or CaseValidator()
+    vocab = validator.vocab
+    plugin = MarshmallowPlugin(schema_name_resolver=lambda schema: _schema_class(schema).__name__
+                               if _schema_class(schema).__name__ in _NESTED else None)
+    spec = APISpec(
+        title="gx-zones-rules",
+        version=__version__,
+        openapi_version=OPENAPI_VERSION,
+        plugins=[plugin],
+        info={"description": "Rules-as-code decisions on the Guangxi zone measures: which rewards, subsidies, "
+                             "tax preferences, referrals or sanctions the law gives a case, how much, on which "
+                             "article, and why not the others. Errors are application/problem+json (RFC 9457)."},
+    )
+    plugin.converter.add_attribute_function(_custom_fields)
+
+    spec.components.schema("Case", schema=validator.case_schema)
+    for name in sorted(validator.event_schemas):
+        spec.components.schema(_event_name(name), schema=validator.event_schemas[name])
+    doc = spec.to_dict()
+    schemas = doc["components"]["schemas"]
+    _describe_request(schemas, vocab)
+    schemas.update(copy.deepcopy(_RESPONSE_SCHEMAS))
+    schemas["Outcome"]["properties"]["kind"]["enum"] = _outcome_kinds()
+    doc["components"]["responses"] = _problem_responses()
+    doc["paths"] = _paths()
+    doc["tags"] = [{"name": "decisions", "description": "decide cases"},
+                   {"name": "rulesets", "description": "the law the service holds, and its history"},
+                   {"name": "service", "description": "health and this document"}]
+    return json.loads(render(doc))  # plain JSON types, keys sorted
+
+
+def render(doc: dict) -> str:
+    """The document as the bytes served and checked in: sorted keys, two-space indent, UTF-8."""
+    return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def _outcome_kinds() -> list[str]:
+    schema = json.loads((SCHEMAS_DIR / "ruleset.schema.json").read_text(encoding="utf-8"))
+    return list(schema["$defs"]["measure"]["properties"]["outcome"]["properties"]["kind"]["enum"])
+
+
+def _schema_class(schema):
+    return schema if isinstance(schema, type) else type(schema)
+
+
+def _describe_request(schemas: dict, vocab) -> None:
+    """Add what apispec cannot see: the vocabulary's doc strings, the event union, the incident names."""
+    case = schemas["Case"]
+    case["description"] = "A case: an applicant (enterprise or zone) and what happened to it (POST /v1/decisions)."
+    case["properties"]["events"]["items"] = {
+        "oneOf": [_ref(_event_name(name)) for name in sorted(vocab.events)],
+        "discriminator": {"propertyName": "type",
+                          "mapping": {name: f"#/components/schemas/{_event_name(name)}" for name in sorted(vocab.events)}},
+    }
+    case["properties"]["events"]["description"] = ("the legal facts, each with id (unique in the case), type and date; "
+                                                   f"at most {MAX_EVENTS}; an unknown type is a 400 listing the known ones")
+    case["properties"]["prior_awards"]["description"] = "awards already received, counted against caps and stacking groups"
+    attributes = schemas["Attributes"]
+    attributes["description"] = ("Facts about the applicant that the eligibility articles test; "
+                                 "a bool attribute that is absent counts as false.")
+    for name, spec in vocab.attributes.items():
+        if spec.doc:
+            attributes["properties"][name]["description"] = spec.doc
+    incident_type = schemas["Incident"]["properties"]["type"]
+    incident_type["description"] = "; ".join(f"{k}: {v}" for k, v in vocab.incident_types.items())
+    schemas["Incident"]["properties"]["grade"]["description"] = "lowest first: " + ", ".join(vocab.grades)
+    options = schemas["Options"]["properties"]
+    options["pin"]["description"] = "policy id → version: judge every event of that policy by this version (replay)"
+    options["include_drafts"]["description"] = "also judge by draft versions; their outcomes are what_if and never in totals"
+    options["explain"]["description"] = "add the trace of the rules that fired"
+    common = {"id": "unique in the case; echoed in outcomes and denials", "date": "YYYY-MM-DD",
+              "project_id": "identifies a project across events and prior awards"}
+    for name, event_type in vocab.events.items():
+        schema = schemas[_event_name(name)]
+        schema["title"] = name
+        if event_type.doc:
+            schema["description"] = event_type.doc
+        props = schema["properties"]
+        props["type"] = {"type": "string", "enum": [name], "description": "the event type"}
+        for field_name, text in common.items():
+            props[field_name]["description"] = text
+        for field_name, spec in event_type.fields.items():
+            if spec.doc:
+                props[field_name]["description"] = spec.doc
+
+
+def _problem_responses() -> dict:
+    def response(description):
+        return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+
+    return {
+        "InvalidCase": response("invalid case: every invalid field in errors[]"),
+        "UnknownRuleset": response("unknown policy or version"),
+        "TooLarge": response("body over RAC_MAX_BODY bytes (default 1,000,000)"),
+        "UnsupportedMediaType": response("body not sent as application/json"),
+        "InternalError": response("a bug; quote decision_id, nothing else is leaked"),
+        "MethodNotAllowed": response("method not allowed"),
+        "Conflict": response("the recorded ruleset files are no longer held byte for byte"),
+    }
+
+
+def _json_content(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _errors(*names: str) -> dict:
+    codes = {"InvalidCase": "400", "UnknownRuleset": "404", "TooLarge": "413", "UnsupportedMediaType": "415",
+             "InternalError": "500", "Conflict": "409"}
+    return {codes[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
+
+
+def _paths() -> dict:
+    policy = {"name": "policy", "in": "path", "required": True, "schema": {"type": "string"}, "example": "qz-htz"}
+    version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}, "example": "2021-12-30"}
+    decision_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"},
+                   "description": "the decision_id of a decision"}
+    return {
+        "/v1/decisions": {"post": {
+            "tags": ["decisions"], "operationId": "decide", "summary": "Decide one case",
+            "requestBody": {"required": True, "content": _json_content(_ref("Case"))},
+            "responses": {"200": {"description": "the decision", "content": _json_content(_ref("Decision"))},
+                          **_errors("InvalidCase", "UnknownRuleset", "TooLarge", "UnsupportedMediaType", "InternalError")},
+        }},
+        "/v1/decisions:batch": {"post": {
+            "tags": ["decisions"], "operationId": "decideBatch", "summary": f"Decide up to {MAX_BATCH} cases",
+            "description": "Each case is validated and decided as POST /v1/decisions would, and answered or failed on "
+                           "its own (results[].status). The batch's options are the defaults of every case's options. "
+                           f"A batch that is not {{\"cases\": [1..{MAX_BATCH} cases]}} is a 400.",
+            "requestBody": {"required": True, "content": _json_content(_ref("BatchRequest"))},
+            "responses": {"200": {"description": "one result per case, in order",
+                                  "content": _json_content(_ref("BatchResponse"))},
+                          **_errors("InvalidCase", "TooLarge", "UnsupportedMediaType", "InternalError")},
+        }},
+        "/v1/decisions/{id}": {"get": {
+            "tags": ["decisions"], "operationId": "getDecision", "summary": "A recorded decision (its receipt)",
+            "parameters": [decision_id],
+            "responses": {"200": {"description": "the decision as it was answered", "content": _json_content(_ref("Decision"))},
+                          "404": {"description": "unknown decision id",
+                                  "content": {"application/problem+json": {"schema": _ref("Problem")}}},
+                          **_errors("InternalError")},
+        }},
+        "/v1/decisions/{id}/replay": {"post": {
+            "tags": ["decisions"], "operationId": "replayDecision",
+            "summary": "Decide a recorded case again under the recorded bundle of ruleset files",
+            "parameters": [decision_id],
+            "responses": {"200": {"description": "the decision made again", "content": _json_content(_ref("Decision"))},
+                          "404": {"description": "unknown decision id",
+                                  "content": {"application/problem+json": {"schema": _ref("Problem")}}},
+                          **_errors("Conflict", "InternalError")},
+        }},
+        "/v1/rulesets": {"get": {
+            "tags": ["rulesets"], "operationId": "listRulesets", "summary": "Policies and their versions",
+            "responses": {"200": {"description": "every policy with its versions", "content": _json_content(_ref("RulesetList"))}},
+        }},
+        "/v1/rulesets/{policy}/versions": {"get": {
+            "tags": ["rulesets"], "operationId": "listVersions", "summary": "The history of a policy: metadata of each version",
+            "parameters": [policy],
+            "responses": {"200": {"description": "the versions, oldest window first",
+                                  "content": _json_content(_ref("VersionList"))},
+                          **_errors("UnknownRuleset")},
+        }},
+        "/v1/rulesets/{policy}/versions/{version}": {"get": {
+            "tags": ["rulesets"], "operationId": "getVersion",
+            "summary": "One version: readings, notes, eligibility and measures with their cited words",
+            "parameters": [policy, version],
+            "responses": {"200": {"description": "the version", "content": _json_content(_ref("VersionDetail"))},
+                          **_errors("UnknownRuleset")},
+        }},
+        "/healthz": {"get": {
+            "tags": ["service"], "operationId": "health", "summary": "Liveness, engine build, number of compiled rulesets",
+            "responses": {"200": {"description": "ok", "content": _json_content(_ref("Health"))}},
+        }},
+        "/openapi.json": {"get": {
+            "tags": ["service"], "operationId": "openapi", "summary": "This document",
+            "responses": {"200": {"description": "the OpenAPI document", "content": _json_content({"type": "object"})}},
+        }},
+    }
+
+
+_MONEY_OUT = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "description": "decimal string, two places"}
+_TOTALS = {"type": "object", "additionalProperties": _MONEY_OUT, "description": "currency → sum"}
+_TEXT = {"type": "string"}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+_LANG_TEXT = {"type": "object", "properties": {"zh": _TEXT, "en": _TEXT}}
+
+_RESPONSE_SCHEMAS = {
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details; every error answer has this shape.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "description": f"{PROBLEM_TYPE}<kind>, e.g. invalid-case, unknown-ruleset"},
+            "title": _TEXT,
+            "status": {"type": "integer"},
+            "detail": _TEXT,
+            "errors": {"type": "array", "description": "every invalid field at once",
+                       "items": {"type": "object", "required": ["path", "message"],
+                                 "properties": {"path": {"type": "string", "description": "e.g. events/2/amount"},
+                                                "message": _TEXT}}},
+            "decision_id": {"type": "string", "description": "500 only: find the failure in the log with it"},
+        },
+    },
+    "Outcome": {
+        "type": "object",
+        "required": ["measure", "policy", "version", "article", "kind", "beneficiary", "event", "citation", "notes", "what_if"],
+        "properties": {
+            "measure": _TEXT, "policy": _TEXT, "version": _TEXT, "status": _TEXT, "document": _TEXT, "article": _TEXT,
+            "kind": {"type": "string", "description": "the outcome kinds of schemas/ruleset.schema.json"},
+            "beneficiary": _TEXT, "event": _TEXT,
+            "supporting_events": {"type": "array", "items": _TEXT},
+            "amount": _MONEY_OUT | {"description": "fixed and computed"},
+            "amount_max": _MONEY_OUT | {"description": "ceiling and competitive"},
+            "floor": _MONEY_OUT | {"description": "obligation"},
+            "currency": _TEXT,
+            "amount_before_cap": _MONEY_OUT,
+            "cap": {"type": "object", "properties": {
+                "id": _TEXT, "per": _TEXT, "amount": _MONEY_OUT, "remaining_before": _MONEY_OUT,
+                "count": {"type": "integer"}, "count_remaining_before": {"type": "integer"}}},
+            "basis": _TEXT, "payer": _TEXT, "handled_by": _TEXT, "citation": _TEXT,
+            "notes": {"type": "array", "items": _TEXT, "description": "the readings relied on and the document's notes"},
+            "what_if": {"type": "boolean", "description": "from a draft: never in totals"},
+        },
+    },
+    "Denial": {
+        "type": "object",
+        "required": ["measure", "policy", "version", "article", "event", "reason", "detail", "citation", "what_if"],
+        "properties": {
+            "measure": _TEXT, "policy": _TEXT, "version": _TEXT, "status": _TEXT, "document": _TEXT, "article": _TEXT,
+            "event": _TEXT,
+            "reason": {"type": "string", "enum": ["not_eligible", "outside_window", "cap_exhausted", "not_stacked",
+                                                  "missing_data", "draft_not_requested", "already_granted"]},
+            "condition": {"type": "string", "description": "the condition that failed (not_eligible)"},
+            "detail": {"type": "string", "description": "a sentence in the requested language"},
+            "citation": _TEXT,
+            "window": {"type": "object", "properties": {"from": _TEXT, "until": _TEXT_OR_NULL}},
+            "what_if": {"type": "boolean"},
+        },
+    },
+    "Decision": {
+        "type": "object",
+        "description": "The answer to a case (../shared/docs/contract.md).",
+        "required": ["case_id", "decision_id", "evaluated_at", "engine", "input_sha256", "rulesets",
+                     "outcomes", "denials", "totals"],
+        "properties": {
+            "case_id": _TEXT_OR_NULL,
+            "decision_id": {"type": "string", "format": "uuid"},
+            "evaluated_at": {"type": "string", "format": "date-time"},
+            "engine": {"type": "object", "properties": {"name": _TEXT, "version": _TEXT}},
+            "service": {"type": "object", "properties": {"name": _TEXT, "version": _TEXT}},
+            "input_sha256": {"type": "string", "description": "sha256 of the request as canonical JSON (keys sorted)"},
+            "options": {"type": "object", "properties": {
+                "lang": _TEXT, "explain": {"type": "boolean"}, "include_drafts": {"type": "boolean"},
+                "pin": {"type": "object", "additionalProperties": _TEXT}}},
+            "bundle": {"type": "object", "description": "every ruleset file the process holds, and one revision hash",
+                       "properties": {"revision": _TEXT,
+                                      "versions": {"type": "array", "items": {"type": "string",
+                                                                              "description": "policy@version:sha256"}}}},
+            "rulesets": {"type": "array", "description": "the versions that judged the case", "items": {
+                "type": "object", "properties": {"policy": _TEXT, "version": _TEXT, "status": _TEXT, "document": _TEXT,
+                                                 "sha256": _TEXT, "what_if": {"type": "boolean"}}}},
+            "not_applicable": {"type": "array", "items": {"type": "object",
+                                                          "properties": {"policy": _TEXT, "reason": _TEXT}}},
+            "notices": {"type": "array", "items": {"type": "object", "properties": {
+                "policy": _TEXT, "version": _TEXT, "status": _TEXT, "message": _TEXT}}},
+            "outcomes": {"type": "array", "items": _ref("Outcome")},
+            "denials": {"type": "array", "items": _ref("Denial")},
+            "totals": _TOTALS | {"description": "fixed and computed outcomes in force, per currency"},
+            "ceiling_totals": _TOTALS | {"description": "ceilings (amount_max) in force, per currency"},
+            "what_if_totals": _TOTALS | {"description": "outcomes of drafts, per currency"},
+            "trace": {"type": "array", "items": _TEXT, "description": "with options.explain: the rules that fired"},
+        },
+    },
+    "BatchRequest": {
+        "type": "object",
+        "required": ["cases"],
+        "additionalProperties": False,
+        "properties": {
+            "cases": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                      "items": {"description": "a case as POST /v1/decisions takes it; validated one by one",
+                                "allOf": [_ref("Case")]}},
+            "options": {"allOf": [_ref("Options")], "description": "defaults for every case's options (a case's own win)"},
+        },
+    },
+    "BatchResponse": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {"results": {"type": "array", "items": _ref("BatchResult")}},
+    },
+    "BatchResult": {
+        "type": "object",
+        "required": ["index", "status"],
+        "description": "status 200 with decision, or the status and problem POST /v1/decisions would answer",
+        "properties": {
+            "index": {"type": "integer", "description": "position of the case in cases[]"},
+            "status": {"type": "integer"},
+            "decision": _ref("Decision"),
+            "problem": _ref("Problem"),
+        },
+    },
+    "RulesetList": {
+        "type": "object",
+        "properties": {"policies": {"type": "array", "items": {"type": "object", "properties": {
+            "policy": _TEXT,
+            "versions": {"type": "array", "items": {"type": "object", "properties": {
+                "version": _TEXT, "status": _TEXT, "document": _TEXT, "title": _TEXT, "issuer": _TEXT,
+                "effective": {"type": "object", "properties": {"from": _TEXT, "until": _TEXT_OR_NULL}},
+                "measures": {"type": "integer"}, "sha256": _TEXT}}}}}}},
+    },
+    "VersionMeta": {
+        "type": "object",
+        "required": ["policy", "version", "status", "document", "effective", "sha256", "measures"],
+        "properties": {
+            "policy": _TEXT, "version": _TEXT,
+            "status": {"type": "string", "enum": ["in_force", "draft", "announced", "repealed"]},
+            "document": {"type": "object", "properties": {
+                "number": _TEXT, "title": _TEXT, "issuer": _TEXT, "issued": _TEXT_OR_NULL, "source": _TEXT_OR_NULL}},
+            "effective": {"type": "object", "description": "both ends inclusive", "properties": {
+                "from": _TEXT, "until": _TEXT_OR_NULL, "article": _TEXT_OR_NULL, "cites": _TEXT_OR_NULL}},
+            "sha256": {"type": "string", "description": "of the ruleset file"},
+            "measures": {"type": "integer", "description": "number of measures"},
+        },
+    },
+    "VersionList": {
+        "type": "object",
+        "properties": {"policy": _TEXT, "versions": {"type": "array", "items": _ref("VersionMeta")}},
+    },
+    "VersionDetail": {
+        "allOf": [_ref("VersionMeta")],
+        "type": "object",
+        "description": "One ruleset file as written, with the words each rule cites from the source document.",
+        "properties": {
+            "scope": {"type": "object"},
+            "readings": {"type": "object", "additionalProperties": _LANG_TEXT,
+                         "description": "each reading chosen where the text is ambiguous"},
+            "notes": {"type": "array", "items": {"type": "object"}},
+            "eligibility": {"type": ["object", "null"], "properties": {
+                "article": _TEXT, "cites": _TEXT, "applies_to": {"type": "array", "items": _TEXT},
+                "conditions": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": _TEXT, "cites": _TEXT, "on": {"type": "string", "enum": ["applicant", "incident"]},
+                    "test": {}, "readings": {"type": "array", "items": _TEXT}, "explain": _LANG_TEXT}}}}},
+            "measures": {"type": "array", "items": {"type": "object", "properties": {
+                "id": _TEXT, "article": _TEXT, "kind": _TEXT, "beneficiary": _TEXT, "trigger": _TEXT,
+                "cites": {"type": "string", "description": "the words of the source document"},
+                "eligibility": {"type": "string", "enum": ["applies", "exempt"]},
+                "join": {"type": ["object", "null"]}, "window_anchor": _TEXT,
+                "conditions": {"type": "array", "items": {"type": "object"}},
+                "outcome": {"type": "object"}, "readings": {"type": "array", "items": _TEXT},
+                "handled_by": _TEXT, "payer": _TEXT,
+                "caps": {"type": "array", "items": {"type": "object"}},
+                "stacking": {"type": "array", "items": {"type": "object"}}}}},
+            "caps": {"type": "array", "items": {"type": "object"}},
+            "stacking": {"type": "array", "items": {"type": "object"}},
+            "directives": {"type": "array", "items": {"type": "object"},
+                           "description": "articles that decide nothing for a case, each with its reason"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "properties": {"status": _TEXT, "engine": {"type": "object", "properties": {"name": _TEXT, "version": _TEXT}},
+                       "patched_engine": {"type": "boolean"}, "rulesets": {"type": "integer"}},
+    },
+}
+
+
+def register(app, decider, validator) -> None:
+    text = render(build_document(validator))
+
+    @app.get("/openapi.json")
+    def openapi_document():
+        return Response(text, status=200, mimetype="application/json")
