@@ -12,6 +12,7 @@ from .paths import SCHEMAS_DIR
 COMMON_EVENT_FIELDS = {"id": "string", "date": "date", "year": "int"}
 # Fields every event fact carries beyond its own (see evaluate/facts.py).
 DERIVED_EVENT_FIELDS = {"hte_since": "date", "key_platform": "string", "key_project": "string"}
+APPLICANT_PREFIX = "applicant_"
 APPLICANT_FIELDS = {"kind": "string", "zone": "string", "city": "string", "zone_level": "string", "zone_type": "string"}
 
 
@@ -50,6 +51,9 @@ class Vocabulary:
             return COMMON_EVENT_FIELDS[field]
         if field in DERIVED_EVENT_FIELDS:
             return DERIVED_EVENT_FIELDS[field]
+        if field.startswith(APPLICANT_PREFIX):
+            # every event fact carries the applicant's attributes, so rules need no join for them
+            return self.applicant_field_type(field[len(APPLICANT_PREFIX):])
         spec = self.events[event].fields.get(field)
         return spec.type if spec else None
 

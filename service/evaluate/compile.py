@@ -22,7 +22,7 @@ from itertools import product
 
 from ..engine import Rule, Ruleset
 from ..rulebook.conditions import Atom, Ref, to_engine
-from ..rulebook.loader import Measure, RulesetVersion
+from ..rulebook.loader import MICRO, Measure, RulesetVersion
 
 FEN = Decimal("0.01")
 
@@ -30,13 +30,6 @@ FEN = Decimal("0.01")
 def _pattern(base: dict, atoms) -> dict:
     tests = [{k: v} for k, v in base.items()] + [to_engine(a, "self") for a in atoms]
     return tests[0] if len(tests) == 1 else {"$and": tests}
-
-
-def _conjoin(condition_alternatives: list[list[tuple]]) -> list[tuple]:
-    """All conditions hold: the product of their alternatives."""
-    if not condition_alternatives:
-        return [()]
-    return [sum(choice, ()) for choice in product(*condition_alternatives)]
 
 
 BASE_EVENT_FIELDS = ("t", "id", "type", "date", "year", "role", "ord")
@@ -59,21 +52,30 @@ def compile_version(version: RulesetVersion) -> CompiledVersion:
 def _event_fields(version: RulesetVersion) -> dict:
     """Only what rules test crosses into the engine: less to encode, parse and store."""
     used: dict[str, set] = {}
+
+    def note(event_type: str, conjunctions, aliases: dict) -> None:
+        for conj in conjunctions:
+            for atom in conj:
+                used.setdefault(event_type, set()).add(atom.field)
+                if isinstance(atom.value, Ref):
+                    target = aliases.get(atom.value.alias, event_type)
+                    used.setdefault(target, set()).add(atom.value.field)
+
     for measure in version.measures:
-        mine = used.setdefault(measure.trigger, set())
-        aliases = {"self": mine, "e": mine}
-        if measure.join:
-            aliases[measure.join["alias"]] = used.setdefault(measure.join["event"], set())
+        types = {"trigger": measure.trigger, "self": measure.trigger}
+        types.update({j.alias: j.event for j in measure.joins})
+        used.setdefault(measure.trigger, set())
+        for join in measure.joins:
+            note(join.event, join.match, dict(types, self=join.event))
         for cond in measure.conditions:
-            for conj in list(cond.alternatives) + list(cond.negation):
-                for atom in conj:
-                    mine.add(atom.field)
-                    if isinstance(atom.value, Ref):
-                        aliases[atom.value.alias].add(atom.value.field)
+            on = types[cond.on]
+            note(on, list(cond.alternatives) + list(cond.negation), dict(types, self=on))
+        for u in measure.unless:
+            note(u.event, u.where, dict(types, self=u.event))
+        for branch in measure.branches:
+            note(measure.trigger, branch.when, types)
         if measure.amount_by:
-            mine.add(measure.amount_by)
-        if measure.formula:
-            mine.update(measure.formula.names)
+            used[measure.trigger].add(measure.amount_by)
     return {event: BASE_EVENT_FIELDS + tuple(sorted(fields - set(BASE_EVENT_FIELDS))) for event, fields in used.items()}
 
 
@@ -102,63 +104,104 @@ def _bar_action(cond_id: str, year_of):
 
 
 # -- stage 2 and 3: measures -----------------------------------------------------
-def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
-    rules: list[Rule] = []
-    trig = {"t": "ev", "type": measure.trigger}
-    join = measure.join
-    anchor_is_self = measure.window_anchor == "self"
+def _atoms_by_pattern(conj, on: str) -> dict:
+    return {on: list(conj)}
 
-    def patterns(trigger_atoms, *, anchor_role: str | None, extra: list | None = None):
-        """The ``all`` list: the joined event first, so the trigger can refer to it."""
-        out = []
-        if join:
-            jbase = {"t": "ev", "type": join["event"]}
-            if anchor_role and not anchor_is_self:
-                jbase["role"] = anchor_role
-            out.append({join["alias"]: _pattern(jbase, [])})
-        base = dict(trig)
-        if anchor_role and anchor_is_self:
+
+def _merge(*parts: dict) -> dict:
+    merged: dict[str, list] = {}
+    for part in parts:
+        for pattern, atoms in part.items():
+            merged.setdefault(pattern, []).extend(atoms)
+    return merged
+
+
+def _engine_atoms(atoms) -> list[dict]:
+    return [to_engine(a, "self") for a in atoms]
+
+
+def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
+    """The grant and denial rules of one measure.
+
+    Patterns, in engine order: ``e`` the trigger event, then each join by its
+    alias (a pattern may refer only to earlier ones), then negations: no bar in
+    the trigger's year, no excepting event (``unless``). Rules with negations on
+    events wait for the phase fact, when every event is in working memory.
+    """
+    rules: list[Rule] = []
+    anchor = "trigger" if measure.window_anchor == "self" else measure.window_anchor
+    gated = bool(measure.unless)
+
+    def patterns(atoms: dict, *, anchor_role: str | None, extra: list | None = None, gate: bool = False) -> list:
+        out = [{"p": {"t": "ph"}}] if gate else []
+        base = {"t": "ev", "type": measure.trigger}
+        if anchor_role and anchor == "trigger":
             base["role"] = anchor_role
-        out.append({"e": _pattern(base, trigger_atoms)})
+        out.append({"e": _pattern(base, atoms.get("trigger", []))})
+        for join in measure.joins:
+            jbase = {"t": "ev", "type": join.event}
+            if anchor_role and anchor == join.alias:
+                jbase["role"] = anchor_role
+            out.append({join.alias: _pattern(jbase, atoms.get(join.alias, []))})
         return out + (extra or [])
 
-    tables = [(key, [Atom(measure.amount_by, "eq", key)]) for key in measure.amounts] if measure.amount_by else [(None, [])]
-    alternatives = _conjoin([list(c.alternatives) for c in measure.conditions])
+    # every way the measure can be granted: one alternative of each condition, of
+    # each join's match, and one amount case
+    choices = [[_atoms_by_pattern(conj, c.on) for conj in c.alternatives] for c in measure.conditions]
+    choices += [[_atoms_by_pattern(conj, j.alias) for conj in j.match] for j in measure.joins]
+    if measure.amount_by:
+        choices.append([{"trigger": [Atom(measure.amount_by, "eq", key)], "_case": key} for key in measure.amounts])
+    elif measure.branches:
+        choices.append([{"trigger": list(conj), "_case": k} for k, b in enumerate(measure.branches) for conj in b.when])
     no_bar = [{"b$not": {"$and": [{"t": "bar"}, {"year": {"e": "year"}}]}}] if measure.eligibility else []
-    # no_bar must follow "e": the engine resolves references to earlier patterns only
-    for (key, table_atoms), (k, conj) in product(tables, enumerate(alternatives)):
+    no_exception = [{f"u{k}$not": _pattern({"t": "ev", "type": u.event}, u.where[0])}
+                    for k, u in enumerate(measure.unless) if len(u.where) == 1]
+    for k, u in enumerate(measure.unless):
+        if len(u.where) != 1:
+            raise ValueError(f"{measure.id}: unless {u.id} must be a single conjunction (no any/in)")
+    for n, combination in enumerate(product(*choices) if choices else [()]):
+        merged = _merge(*[{k: v for k, v in part.items() if k != "_case"} for part in combination])
+        case = next((part["_case"] for part in combination if "_case" in part), None)
         rules.append(Rule(
-            f"{measure.id}:grant:{key or '-'}:{k}",
-            {"all": patterns(list(conj) + table_atoms, anchor_role="in") + no_bar},
-            _grant_action(version, measure, key),
+            f"{measure.id}:grant:{n}",
+            {"all": patterns(merged, anchor_role="in", extra=no_bar + no_exception, gate=gated)},
+            _grant_action(version, measure, case),
         ))
+    join_match = _merge(*[{j.alias: list(j.match[0])} for j in measure.joins if len(j.match) == 1])
     for cond in measure.conditions:
         for k, conj in enumerate(cond.negation):
             rules.append(Rule(
                 f"{measure.id}:deny:{cond.id}:{k}",
-                {"all": patterns(list(conj), anchor_role="in")},
+                {"all": patterns(_merge(join_match, {cond.on: list(conj)}), anchor_role="in")},
                 _deny_action(version, measure, "not_eligible", cond.id, cond.explain),
             ))
-    if not join:
+    for k, u in enumerate(measure.unless):
+        rules.append(Rule(
+            f"{measure.id}:deny:unless:{u.id}",
+            {"all": patterns(join_match, anchor_role="in", extra=[{"u": _pattern({"t": "ev", "type": u.event}, u.where[0])}])},
+            _deny_action(version, measure, "not_eligible", u.id, u.explain, cites=u.cites or None),
+        ))
+    for k, join in enumerate(measure.joins):
+        earlier = {"trigger": []} | {j.alias: list(j.match[0]) for j in measure.joins[:k] if len(j.match) == 1}
+        missing = [{"p": {"t": "ph"}}, {"e": _pattern({"t": "ev", "type": measure.trigger}, [])}]
+        for j in measure.joins[:k]:
+            missing.append({j.alias: _pattern({"t": "ev", "type": j.event}, earlier.get(j.alias, []))})
+        missing.append({f"{join.alias}$not": _pattern({"t": "ev", "type": join.event}, join.match[0] if len(join.match) == 1 else [])})
+        rules.append(Rule(f"{measure.id}:deny:missing:{join.alias}", {"all": missing},
+                          _deny_action(version, measure, "missing_data", f"join:{join.alias}", join.missing)))
+    if anchor == "trigger":
         return rules  # its bar and window denials come from the shared rules below
     if measure.eligibility:
         rules.append(Rule(
             f"{measure.id}:deny:bar",
-            {"all": patterns([], anchor_role="in", extra=[{"b": {"$and": [{"t": "bar"}, {"year": {"e": "year"}}]}}])},
+            {"all": patterns(join_match, anchor_role="in", extra=[{"b": {"$and": [{"t": "bar"}, {"year": {"e": "year"}}]}}])},
             _bar_denial_action(version, measure),
         ))
     for role, reason in (("out", "outside_window"), ("draft", "draft_not_requested")):
         rules.append(Rule(
             f"{measure.id}:deny:{role}",
-            {"all": patterns([], anchor_role=role)},
+            {"all": patterns(join_match, anchor_role=role)},
             _deny_action(version, measure, reason, None, None),
-        ))
-    if join:
-        rules.append(Rule(
-            f"{measure.id}:deny:missing",
-            {"all": [{"p": {"t": "ph"}}, {"e": _pattern(trig, [])},
-                     {"j$not": {"$and": [{"t": "ev"}, {"type": join["event"]}]}}]},
-            _deny_action(version, measure, "missing_data", f"join:{join['alias']}", join["missing"]),
         ))
     return rules
 
@@ -170,7 +213,7 @@ def _shared_denial_rules(version: RulesetVersion) -> list[Rule]:
     depend only on the event (its window role, a bar in its year) are drawn once
     per event and fanned out to the measures that event triggers.
     """
-    own = [m for m in version.measures if not m.join]
+    own = [m for m in version.measures if m.window_anchor == "self"]
     by_trigger: dict[str, list[Measure]] = {}
     for measure in own:
         by_trigger.setdefault(measure.trigger, []).append(measure)
@@ -195,39 +238,45 @@ def _shared_denial_rules(version: RulesetVersion) -> list[Rule]:
     return rules
 
 
-def _money(fen: int) -> Decimal:
-    return Decimal(fen) / 100
+def _value(kind: str | None, raw) -> Decimal:
+    if kind == "money":
+        return Decimal(raw) / 100
+    if kind == "decimal":
+        return Decimal(raw) / MICRO
+    return Decimal(raw)
 
 
-def _evaluate(measure: Measure, event: dict) -> int:
-    values = {}
-    for name in measure.formula.names:
-        raw = event.get(name, 0)
-        values[name] = _money(raw) if measure.formula_types.get(name) == "money" else Decimal(raw)
-    result = measure.formula(values).quantize(FEN, rounding=ROUND_HALF_UP)
+def _evaluate(measure: Measure, formula, event: dict) -> int:
+    values = {name: _value(measure.formula_types.get(name), event.get(name, 0)) for name in formula.names}
+    result = formula(values).quantize(FEN, rounding=ROUND_HALF_UP)
     return int(result * 100)
 
 
-def _grant_action(version: RulesetVersion, measure: Measure, table_key: str | None):
+def _grant_action(version: RulesetVersion, measure: Measure, case):
+    branch = measure.branches[case] if measure.branches and case is not None else None
+    formula = branch.formula if branch else measure.formula
+    fixed = branch.amount if branch else measure.amounts.get(case if measure.amount_by else "*")
+
     def grant(session, frame):
-        event = frame["e"]
-        anchor = frame.get(measure.join["alias"]) if measure.join else None
+        event = session.context.full(frame["e"])
+        anchor = frame.get(measure.window_anchor) if measure.window_anchor != "self" else None
         amount = max_amount = floor = None
         if measure.kind == "fixed":
-            amount = measure.amounts[table_key or "*"]
-        elif measure.kind == "computed":
-            amount = _evaluate(measure, event)
+            amount = fixed
+        elif measure.kind in ("computed", "tax") and formula is not None:
+            amount = _evaluate(measure, formula, event)
         elif measure.kind in ("ceiling", "competitive"):
-            max_amount = _evaluate(measure, event) if measure.formula else measure.amounts.get(table_key or "*")
-        elif measure.kind == "obligation" and measure.formula:
-            floor = _evaluate(measure, event)
-        session.context.candidate(version, measure, event, anchor, amount, max_amount, floor, table_key)
+            max_amount = _evaluate(measure, formula, event) if formula is not None else fixed
+        elif measure.kind == "obligation" and formula is not None:
+            floor = _evaluate(measure, formula, event)
+        session.context.candidate(version, measure, event, anchor, amount, max_amount, floor, branch)
     return grant
 
 
-def _deny_action(version: RulesetVersion, measure: Measure, reason: str, condition: str | None, explain: dict | None):
+def _deny_action(version: RulesetVersion, measure: Measure, reason: str, condition: str | None, explain: dict | None,
+                 cites: str | None = None):
     def deny(session, frame):
-        session.context.denial(version, measure, frame["e"], reason, condition, explain)
+        session.context.denial(version, measure, frame["e"], reason, condition, explain, cites=cites)
     return deny
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..vocabulary import Vocabulary
+from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX, Vocabulary
 
-_DEFAULTS = {"bool": False, "date": 0, "money": 0, "int": 0, "string": "", "enum": ""}
+_DEFAULTS = {"bool": False, "date": 0, "money": 0, "int": 0, "string": "", "enum": "", "decimal": 0}
+MICRO = Decimal(1_000_000)
 
 
 def day(value) -> int:
@@ -30,6 +31,8 @@ def _engine_value(kind: str, value):
         return day(value)
     if kind == "money":
         return fen(value)
+    if kind == "decimal":
+        return int(Decimal(value) * MICRO)
     return value
 
 
@@ -59,14 +62,23 @@ def applicant_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> l
 
 
 def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
-    """The full fact of each event, before any version gives it a role."""
-    hte_since = day((applicant.get("attributes") or {}).get("high_tech_enterprise_since"))
+    """The full fact of each event, before any version gives it a role.
+
+    Each carries the applicant's attributes as ``applicant_<name>``: a rule may
+    test them on the event without a join (only tested fields reach the engine).
+    """
+    attributes = applicant.get("attributes") or {}
+    hte_since = day(attributes.get("high_tech_enterprise_since"))
+    about_applicant = {f"{APPLICANT_PREFIX}{name}": applicant.get(name) or "" for name in APPLICANT_FIELDS}
+    for name, spec in vocab.attributes.items():
+        about_applicant[f"{APPLICANT_PREFIX}{name}"] = _engine_value(spec.type, attributes.get(name))
     facts = []
     for event in events:
         fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": event["day"], "year": event["year"],
                 "ord": event["ord"], "role": "ctx"}
         for name, field in vocab.events[event["type"]].fields.items():
             fact[name] = _engine_value(field.type, event.get(name))
+        fact.update(about_applicant)
         fact["hte_since"] = hte_since
         fact["key_platform"] = event.get("platform_id") or event["id"]
         fact["key_project"] = event.get("project_id") or event["id"]

@@ -18,7 +18,7 @@ class Candidate:
     amount: int | None  # fen, fixed and computed
     amount_max: int | None  # fen, ceiling and competitive
     floor: int | None  # fen, obligation
-    table_key: str | None
+    branch: object | None  # the outcome case that applied, if the measure has cases
     what_if: bool
     cid: str = ""  # version|measure|event: one candidate per measure and event
 
@@ -56,10 +56,14 @@ class Evaluation:
         if self._trace is not None:
             self._trace.append(f"{self._label}: {text}")
 
-    def candidate(self, version, measure, event, anchor, amount, amount_max, floor, table_key) -> None:
+    def full(self, event: dict) -> dict:
+        """The full fact of an event the engine holds a trimmed copy of."""
+        return self._events[event["id"]]
+
+    def candidate(self, version, measure, event, anchor, amount, amount_max, floor, branch) -> None:
         event = self._events[event["id"]]
         anchor = self._events[anchor["id"]] if anchor else None
-        cand = Candidate(version, measure, event, anchor, amount, amount_max, floor, table_key, self.what_if)
+        cand = Candidate(version, measure, event, anchor, amount, amount_max, floor, branch, self.what_if)
         # several joined events can support one grant; the first one derived stands
         if cand.cid not in self.candidates:
             self.candidates[cand.cid] = cand

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from .messages import denial_detail
 
@@ -62,9 +62,21 @@ def outcome(cand, beaten, settled, lang: str) -> dict:
             out["cap"]["count"] = cap.count
             out["cap"]["count_remaining_before"] = settled.count_remaining_before
     out.update(tail)
-    out["notes"] = list(notes)
+    if measure.split and "amount" in out:
+        out["payers"] = _split(measure.split, cand.amount if settled is None else settled.amount)
+    out["notes"] = list(notes) + ([cand.branch.note[lang]] if cand.branch is not None and cand.branch.note else [])
     out["what_if"] = cand.what_if
     return out
+
+
+def _split(shares, fen: int) -> list[dict]:
+    """Each payer's part, rounded half-up to the fen; the last payer takes the remainder so parts add up."""
+    parts, left = [], fen
+    for i, share in enumerate(shares):
+        part = left if i == len(shares) - 1 else int((Decimal(fen) * share["share"]).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        left -= part
+        parts.append({"payer": share["payer"], "share": str(share["share"]), "amount": money(part)})
+    return parts
 
 
 def denial_from_candidate(cand, reason: str, lang: str, *, beaten=None, settled=None) -> dict:

@@ -147,7 +147,7 @@ def to_engine(atom: Atom, alias_of_self: str) -> dict:
     """One atom as a durable-rules JSON test."""
     value = atom.value
     if isinstance(value, Ref):
-        source = "$m" if value.alias == "self" else value.alias
+        source = {"self": "$m", "trigger": "e"}.get(value.alias, value.alias)
         target: Any = {source: value.field}
         if value.offset:
             target = {"$add": {"$l": target, "$r": value.offset}}

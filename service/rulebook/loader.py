@@ -61,6 +61,18 @@ def to_fen(yuan: str | Decimal) -> int:
     return int(value)
 
 
+RESERVED_ALIASES = ("e", "p", "b", "u", "self", "trigger", "t")
+MICRO = Decimal(1_000_000)
+
+
+def to_micro(text: str | Decimal) -> int:
+    """A decimal (rate, share) as integer millionths: how the engine carries it."""
+    value = Decimal(text) * MICRO
+    if value != value.to_integral_value():
+        raise ValueError(f"{text} has more than six decimals")
+    return int(value)
+
+
 def date_int(text: str | None) -> int:
     """``2021-12-30`` -> ``20211230``; the engine compares dates as integers."""
     return int(text.replace("-", "")) if text else 0
@@ -73,7 +85,35 @@ class Condition:
     explain: dict
     alternatives: list  # DNF of the test
     negation: list  # DNF of its negation
-    readings: tuple = ()
+    on: str = "trigger"  # the pattern tested: the trigger or a join alias
+
+
+@dataclass(frozen=True)
+class Join:
+    """Another event of the case the measure needs (a recognition, last year's ranking)."""
+    alias: str
+    event: str
+    match: list  # DNF: which events of that type can serve (may refer to @trigger)
+    missing: dict  # why not, when no event of the case matches
+
+
+@dataclass(frozen=True)
+class Unless:
+    """An exception: the measure is not granted if the case holds such an event."""
+    id: str
+    event: str
+    where: list  # DNF on the excepting event (may refer to @trigger and join aliases)
+    explain: dict
+    cites: str
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One case of an outcome whose amount depends on the facts (``outcome.cases``)."""
+    when: list  # DNF on the trigger
+    amount: int | None  # fen
+    formula: object | None  # Formula
+    note: dict | None
 
 
 @dataclass(frozen=True)
@@ -98,12 +138,15 @@ class Measure:
     kind: str
     eligibility: bool
     conditions: tuple
-    join: dict | None
-    window_anchor: str  # "self" or the join alias
+    joins: tuple  # of Join
+    unless: tuple  # of Unless
+    window_anchor: str  # "self" or a join alias
     amounts: dict  # table value -> fen; {"*": fen} for a single fixed amount
     amount_by: str | None
     formula: Formula | None  # computed amount, ceiling max or obligation floor
     formula_types: dict  # formula variable -> vocabulary type (money variables are yuan)
+    branches: tuple  # of Branch, when the amount depends on the facts
+    split: tuple  # ({"payer": …, "share": Decimal}, …): who pays which share
     currency: str
     basis: dict | None
     readings: tuple
@@ -331,6 +374,37 @@ class _Checker:
                         self.problem(where, f"unknown field @{atom.value.alias}.{atom.value.field}")
 
     # -- measures ------------------------------------------------------------
+    def literal_for(self, field_type):
+        """Turn a ruleset literal into what facts carry for that field."""
+        def literal(field_name, value):
+            kind = field_type(field_name)
+            if isinstance(value, Ref) or value is None:
+                return value
+            if kind == "date" and isinstance(value, str):
+                return date_int(value)
+            if kind == "money" and isinstance(value, (str, int)) and not isinstance(value, bool):
+                return to_fen(str(value))
+            if kind == "decimal" and isinstance(value, (str, int)) and not isinstance(value, bool):
+                return to_micro(str(value))
+            return value
+        return literal
+
+    def test(self, test, where, field_type, aliases, *, negate_too=False):
+        literal = self.literal_for(field_type)
+        try:
+            positive = dnf(test, where, literal)
+            negative = dnf(test, where, literal, negate=True) if negate_too else None
+        except ConditionError as error:
+            self.problem(error.path, error.reason)
+            return None, None
+        self.check_fields(positive, where, field_type, aliases)
+        return positive, negative
+
+    def event_type_of(self, event: str):
+        if event not in self.vocab.events:
+            return lambda f: None
+        return lambda f, t=event: self.vocab.event_field_type(t, f)
+
     def measure(self, i: int, m: dict) -> Measure:
         where = f"/measures/{i}"
         self.cited(f"{where}/cites", m["cites"])
@@ -338,42 +412,66 @@ class _Checker:
         trigger = m["trigger"]
         if trigger not in self.vocab.events:
             self.problem(f"{where}/trigger", f"unknown event type {trigger!r}")
-            trigger_type = lambda f: None  # noqa: E731
-        else:
-            trigger_type = lambda f, t=trigger: self.vocab.event_field_type(t, f)  # noqa: E731
-        aliases = {"self": trigger_type}
-        join = m.get("join")
-        if join:
-            if join["event"] not in self.vocab.events:
-                self.problem(f"{where}/join/event", f"unknown event type {join['event']!r}")
-            else:
-                aliases[join["alias"]] = lambda f, t=join["event"]: self.vocab.event_field_type(t, f)
+        trigger_type = self.event_type_of(trigger)
+        # patterns in engine order: the trigger, then each join; a pattern may refer to earlier ones
+        pattern_types = {"trigger": trigger_type}
+        joins = []
+        raw_joins = list(m.get("joins") or []) + ([m["join"]] if m.get("join") else [])
+        for k, raw in enumerate(raw_joins):
+            jwhere = f"{where}/joins/{k}"
+            alias = raw["alias"]
+            if alias in pattern_types or alias in RESERVED_ALIASES:
+                self.problem(f"{jwhere}/alias", f"alias {alias!r} is reserved or used twice")
+                continue
+            if raw["event"] not in self.vocab.events:
+                self.problem(f"{jwhere}/event", f"unknown event type {raw['event']!r}")
+            jtype = self.event_type_of(raw["event"])
+            match = [()]
+            if raw.get("match"):
+                match, _ = self.test(raw["match"], f"{jwhere}/match", jtype, dict(pattern_types, self=jtype))
+                match = match or [()]
+            joins.append(Join(alias, raw["event"], match, raw["missing"]))
+            pattern_types[alias] = jtype
         anchor = m.get("window_anchor", "self")
-        if anchor != "self" and (not join or anchor != join["alias"]):
-            self.problem(f"{where}/window_anchor", f"window_anchor {anchor!r} is neither 'self' nor the join alias")
+        if anchor != "self" and anchor not in pattern_types:
+            self.problem(f"{where}/window_anchor", f"window_anchor {anchor!r} is neither 'self' nor a join alias")
         conditions = []
         for k, cond in enumerate(m.get("conditions") or []):
             cwhere = f"{where}/conditions/{k}"
             self.cited(f"{cwhere}/cites", cond.get("cites"))
-            literal = lambda f, v, tt=trigger_type: date_int(v) if tt(f) == "date" and isinstance(v, str) else v  # noqa: E731
-            try:
-                positive = dnf(cond["test"], f"{cwhere}/test", literal)
-                negative = dnf(cond["test"], f"{cwhere}/test", literal, negate=True)
-            except ConditionError as error:
-                self.problem(error.path, error.reason)
+            on = cond.get("of", "trigger")  # the event the test is about ("on" would read as a YAML boolean)
+            if on not in pattern_types:
+                self.problem(f"{cwhere}/of", f"unknown pattern {on!r}")
                 continue
-            self.check_fields(positive, f"{cwhere}/test", trigger_type, aliases)
-            conditions.append(Condition(cond["id"], cond.get("cites", ""), cond["explain"], positive, negative))
+            visible = {}
+            for name, ftype in pattern_types.items():  # the trigger and the joins declared up to `on`
+                visible[name] = ftype
+                if name == on:
+                    break
+            visible["self"] = pattern_types[on]
+            positive, negative = self.test(cond["test"], f"{cwhere}/test", pattern_types[on], visible, negate_too=True)
+            if positive is None:
+                continue
+            conditions.append(Condition(cond["id"], cond.get("cites", ""), cond["explain"], positive, negative, on))
+        unless = []
+        for k, raw in enumerate(m.get("unless") or []):
+            uwhere = f"{where}/unless/{k}"
+            self.cited(f"{uwhere}/cites", raw.get("cites"))
+            if raw["event"] not in self.vocab.events:
+                self.problem(f"{uwhere}/event", f"unknown event type {raw['event']!r}")
+            utype = self.event_type_of(raw["event"])
+            found, _ = self.test(raw["where"], f"{uwhere}/where", utype, dict(pattern_types, self=utype))
+            if found is not None:
+                unless.append(Unless(raw["id"], raw["event"], found, raw["explain"], raw.get("cites", "")))
         outcome = m["outcome"]
         kind = outcome["kind"]
         amounts: dict = {}
         amount_by = None
-        formula = None
         formula_types: dict = {}
         amount = outcome.get("amount")
         if isinstance(amount, dict):
             amount_by = amount["by"]
-            spec = self.vocab.events.get(trigger).fields.get(amount_by) if trigger in self.vocab.events else None
+            spec = self.vocab.events[trigger].fields.get(amount_by) if trigger in self.vocab.events else None
             if spec is None or spec.type != "enum":
                 self.problem(f"{where}/outcome/amount/by", f"{amount_by!r} is not an enum field of {trigger}")
             for key, value in amount.items():
@@ -387,27 +485,43 @@ class _Checker:
                     self.problem(f"{where}/outcome/amount/{key}", f"not an amount: {value!r}")
         elif amount is not None:
             amounts["*"] = to_fen(amount)
-        text = outcome.get("formula") or outcome.get("amount_max") or outcome.get("floor")
-        if text:
+
+        def formula_of(text, fwhere):
+            if not text:
+                return None
             try:
-                formula = Formula(text)
-                for name in formula.names:
-                    formula_types[name] = trigger_type(name)
-                    if trigger_type(name) not in ("money", "int"):
-                        self.problem(f"{where}/outcome", f"formula uses {name!r}, not a money or int field of {trigger}")
+                parsed = Formula(text)
             except FormulaError as error:
-                self.problem(f"{where}/outcome", str(error))
-        if kind in ("fixed",) and not amounts:
+                self.problem(fwhere, str(error))
+                return None
+            for name in parsed.names:
+                formula_types[name] = trigger_type(name)
+                if trigger_type(name) not in ("money", "int", "decimal"):
+                    self.problem(fwhere, f"formula uses {name!r}, not a money, decimal or int field of {trigger}")
+            return parsed
+
+        formula = formula_of(outcome.get("formula") or outcome.get("amount_max") or outcome.get("floor"), f"{where}/outcome")
+        branches = []
+        for k, case in enumerate(outcome.get("cases") or []):
+            bwhere = f"{where}/outcome/cases/{k}"
+            when, _ = self.test(case["when"], f"{bwhere}/when", trigger_type, {"self": trigger_type})
+            branches.append(Branch(when or [()], to_fen(case["amount"]) if case.get("amount") else None,
+                                   formula_of(case.get("formula") or case.get("amount_max"), bwhere), case.get("note")))
+        split = tuple({"payer": p["payer"], "share": Decimal(str(p["share"]))} for p in outcome.get("split") or ())
+        if split and sum(p["share"] for p in split) != 1:
+            self.problem(f"{where}/outcome/split", "the shares must add up to 1")
+        if kind == "fixed" and not amounts and not any(b.amount is not None for b in branches):
             self.problem(f"{where}/outcome", "a fixed outcome needs an amount")
-        if kind == "computed" and not outcome.get("formula"):
+        if kind == "computed" and not formula and not branches:
             self.problem(f"{where}/outcome", "a computed outcome needs a formula")
         eligibility = m.get("eligibility")
         applies = self.raw.get("eligibility", {}).get("applies_to", []) if self.raw.get("eligibility") else []
         needs_eligibility = (eligibility != "exempt") and m["beneficiary"] in applies
         return Measure(
             id=m["id"], policy=self.policy, article=m["article"], cites=m["cites"], beneficiary=m["beneficiary"],
-            trigger=trigger, kind=kind, eligibility=needs_eligibility, conditions=tuple(conditions), join=join,
-            window_anchor=anchor, amounts=amounts, amount_by=amount_by, formula=formula, formula_types=formula_types,
+            trigger=trigger, kind=kind, eligibility=needs_eligibility, conditions=tuple(conditions),
+            joins=tuple(joins), unless=tuple(unless), window_anchor=anchor, amounts=amounts, amount_by=amount_by,
+            formula=formula, formula_types=formula_types, branches=tuple(branches), split=split,
             currency=outcome.get("currency", "CNY"), basis=outcome.get("basis"),
             readings=tuple(m.get("readings") or ()), handled_by=m.get("handled_by", ""), payer=m.get("payer", ""), raw=m,
         )

@@ -53,6 +53,19 @@ class StrictBool(fields.Field):
         return value
 
 
+class Rate(fields.Field):
+    """A decimal such as an exchange rate or a growth rate: a string (or integer), at most six decimals."""
+    default_error_messages = {"invalid": "a decimal string with at most six decimals, such as \"7.1234\""}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or isinstance(value, float):
+            raise self.make_error("invalid")
+        text = str(value).strip()
+        if not re.match(r"^-?\d+(\.\d{1,6})?$", text):
+            raise self.make_error("invalid")
+        return Decimal(text)
+
+
 def _field(spec) -> fields.Field:
     kwargs = {"required": spec.required}
     if spec.type == "bool":
@@ -61,6 +74,8 @@ def _field(spec) -> fields.Field:
         return fields.Date(**kwargs)
     if spec.type == "money":
         return Money(**kwargs)
+    if spec.type == "decimal":
+        return Rate(**kwargs)
     if spec.type == "int":
         return fields.Integer(strict=True, **kwargs)
     if spec.type == "enum":
