@@ -49,7 +49,7 @@ class Decider:
         only = self._restrict(bundle) if bundle is not None else None
         resolution = resolve(self.registry, case["applicant"], events, pins, include_drafts, only)
         candidates, denials = evaluate(self.registry, self.vocab, case, events, resolution, trace)
-        beaten, settled, _ = self.settlement.settle(self.registry, candidates, case.get("prior_awards") or [], trace)
+        beaten, settled, conflicts = self.settlement.settle(self.registry, candidates, case.get("prior_awards") or [], trace)
 
         outcomes, denied = [], []
         for cand in sorted(candidates, key=_order):
@@ -60,7 +60,7 @@ class Decider:
             if result is not None and result.status != "granted":
                 denied.append((_order(cand), render.denial_from_candidate(cand, result.status, lang, settled=result)))
                 continue
-            outcomes.append(render.outcome(cand, None, result, lang))
+            outcomes.append(render.outcome(cand, conflicts.get(cand.cid), result, lang))
         for d in denials:
             denied.append(((d.what_if, d.event["ord"], d.measure.id, d.version.key), render.denial(d, lang)))
         denied.sort(key=lambda pair: (pair[0], pair[1]["reason"], pair[1].get("condition") or ""))

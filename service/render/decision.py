@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
-from .messages import denial_detail
+from .messages import conflict_note, denial_detail
 
 TOTALLED_KINDS = ("fixed", "computed")
 
@@ -33,7 +33,7 @@ def _static(version, measure, lang: str) -> tuple[dict, dict]:
     return cached
 
 
-def outcome(cand, beaten, settled, lang: str) -> dict:
+def outcome(cand, conflicts, settled, lang: str) -> dict:
     version, measure = cand.version, cand.measure
     head, tail, notes = _static(version, measure, lang)
     out = dict(head)
@@ -65,6 +65,9 @@ def outcome(cand, beaten, settled, lang: str) -> dict:
     if measure.split and "amount" in out:
         out["payers"] = _split(measure.split, cand.amount if settled is None else settled.amount)
     out["notes"] = list(notes) + ([cand.branch.note[lang]] if cand.branch is not None and cand.branch.note else [])
+    if conflicts:
+        out["conflicts"] = [{"measure": m, "event": e} for m, e in conflicts]
+        out["notes"].append(conflict_note(lang, conflicts))
     out["what_if"] = cand.what_if
     return out
 

@@ -44,3 +44,11 @@ def denial_detail(lang: str, reason: str, **values) -> str:
     if lang == "zh" and values.get("per") in _PER_ZH:
         values["per"] = _PER_ZH[values["per"]]
     return template.format(**{k: ("" if v is None else v) for k, v in values.items()})
+
+
+def conflict_note(lang: str, conflicts) -> str:
+    others = ", ".join(f"{m} ({e})" for m, e in conflicts)
+    if lang == "en":
+        return (f"What-if: does not stack with {others} of the law in force (同类奖励政策不叠加享受); "
+                "this draft reward is the larger, so the enterprise would take it instead.")
+    return f"草案测算：与现行{others}同类奖励政策不叠加享受；本项金额较大，企业将择其一享受本项。"

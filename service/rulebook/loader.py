@@ -165,6 +165,11 @@ class Cap:
     cites: str
     reading: str | None
     policy: str
+    span: int | None = None  # years: no grant within `span` years of the last one (runs do not overlap)
+
+    def law(self) -> tuple:
+        """What two files declaring this shared cap must agree on."""
+        return (self.id, frozenset(self.counts), self.per, self.amount_fen, self.count, self.span)
 
 
 @dataclass(frozen=True)
@@ -531,7 +536,7 @@ class _Checker:
         if c.get("reading"):
             self.reading_refs(f"/caps/{i}/reading", [c["reading"]])
         return Cap(c["id"], tuple(c["counts"]), c["per"], to_fen(c["amount"]) if c.get("amount") else None,
-                   c.get("count"), c.get("cites", ""), c.get("reading"), self.policy)
+                   c.get("count"), c.get("cites", ""), c.get("reading"), self.policy, c.get("span"))
 
     def group(self, i: int, g: dict) -> StackingGroup:
         self.cited(f"/stacking/{i}/cites", g.get("cites"))

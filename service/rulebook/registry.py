@@ -47,6 +47,7 @@ class Registry:
             versions[policy].sort(key=lambda v: (v.effective_from, v.version))
         registry = cls(directory, versions, {})
         registry.check_overlaps()
+        registry.check_shared()
         if compile_rules:
             from ..evaluate.compile import compile_version
 
@@ -73,6 +74,36 @@ class Registry:
         versions = [f"{v.key}:{v.sha256}" for v in self.all_versions()]
         revision = hashlib.sha256("\n".join(versions).encode()).hexdigest()
         return {"revision": revision, "versions": versions}
+
+    def check_shared(self) -> None:
+        """A cap or stacking group naming measures of other documents is shared: every file
+        that declares it must declare the same law, and each document whose measure it names
+        must declare it too (so that reading one file shows every limit on its measures)."""
+        problems = []
+        caps: dict[str, tuple] = {}
+        groups: dict[str, tuple] = {}
+        for version in self.all_versions():
+            for cap in version.caps:
+                seen = caps.setdefault(cap.id, (cap.law(), version))
+                if seen[0] != cap.law() and seen[1].policy != version.policy:
+                    problems.append((str(version.path), f"shared cap {cap.id} differs from {seen[1].key}"))
+            for group in version.stacking:
+                law = (group.id, group.members, group.per, group.keep)
+                seen = groups.setdefault(group.id, (law, version))
+                if seen[0] != law and seen[1].policy != version.policy:
+                    problems.append((str(version.path), f"shared stacking group {group.id} differs from {seen[1].key}"))
+        for version in self.all_versions():
+            own = {m.id for m in version.measures}
+            for cap in version.caps:
+                for mid in cap.counts:
+                    policy = mid.split("/")[0]
+                    if policy != version.policy:
+                        for other in self.versions.get(policy, []):
+                            if mid in {m.id for m in other.measures} and other.cap_of.get(mid, None) is None:
+                                problems.append((str(other.path), f"{mid} is in shared cap {cap.id} of {version.key} but {other.key} does not declare it"))
+            del own
+        if problems:
+            raise RulesetError("rulesets", problems)
 
     def policy_versions(self, policy: str) -> list[RulesetVersion]:
         return self.versions.get(policy, [])

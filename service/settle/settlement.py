@@ -69,7 +69,7 @@ class Settlement:
             session.retract_fact(dict(ledger))
             remaining, count = ledger["rem"], ledger["cnt"]
             asked = claim_fact["a"]
-            if count == 0:
+            if count == 0 or (ledger["span"] and claim_fact["y"] - ledger["last"] < ledger["span"]):
                 status, granted = "already_granted", 0
             elif remaining == 0:
                 status, granted = "cap_exhausted", 0
@@ -77,12 +77,17 @@ class Settlement:
                 status = "granted"
                 granted = asked if remaining == NO_LIMIT or asked == NO_LIMIT else min(asked, remaining)
             next_ledger = {"t": "led", "cap": ledger["cap"], "k": ledger["k"], "pos": ledger["pos"] + 1,
+                           "span": ledger["span"], "last": claim_fact["y"] if status == "granted" else ledger["last"],
                            "rem": remaining if remaining == NO_LIMIT or status != "granted" or asked == NO_LIMIT else remaining - granted,
                            "cnt": count if count == NO_LIMIT or status != "granted" else count - 1}
             session.context.claimed(claim_fact["c"], status, granted, remaining, count)
             session.assert_fact(next_ledger)
 
-        same_group = [{"g": {"lo": "g"}}, {"k": {"lo": "k"}}]
+        def conflict(session, frame):
+            session.context.conflict(frame["lo"]["c"], frame["hi"]["m"], frame["hi"]["c"])
+
+        # a what-if (draft) candidate never displaces one of the law in force
+        same_group = [{"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"$lte": {"w": {"lo": "w"}}}]
         rules = [
             Rule("stack:first", {"all": [
                 {"lo": {"$and": [{"t": "sc"}, {"mode": "first"}]}},
@@ -99,6 +104,10 @@ class Settlement:
             Rule("stack:prior-larger", {"all": [
                 {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}]}},
                 {"hi": {"$and": [{"t": "sp"}, *same_group, {"$neq": {"m": {"lo": "m"}}}]}}]}, beaten_by_prior),
+            Rule("stack:what-if-conflict", {"all": [
+                {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}, {"w": 1}]}},
+                {"hi": {"$and": [{"t": "sc"}, {"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"w": 0}, {"$lt": {"a": {"lo": "a"}}}]}}]},
+                conflict),
             Rule("cap:claim", {"all": [
                 {"c": {"t": "cc"}},
                 {"l": {"$and": [{"t": "led"}, {"cap": {"c": "cap"}}, {"k": {"c": "k"}}, {"pos": {"c": "pos"}}]}}]}, claim),
@@ -106,10 +115,9 @@ class Settlement:
         return rules
 
     def settle(self, registry, candidates: list[Candidate], prior_awards: list[dict], trace: list[str]):
-        """Return ({cid: Beaten}, {cid: Settled})."""
+        """Return ({cid: Beaten}, {cid: Settled}, {what-if cid: [(measure, event) it conflicts with]})."""
         context = _Context(trace)
         ordered = sorted(candidates, key=lambda c: (c.what_if, c.event["ord"], c.measure.id, c.version.key))
-        by_cid = {c.cid: c for c in ordered}
         stack_facts, groups, priors_added = [], {}, set()
         for cand in ordered:
             group = registry.group_for(cand.version, cand.measure.id)
@@ -118,14 +126,15 @@ class Settlement:
             groups[cand.cid] = group
             stack_facts.append({"t": "sc", "c": cand.cid, "m": cand.measure.id, "g": group.id, "mode": group.keep,
                                 "k": scope_key(group.per, cand.event), "r": group.members.index(cand.measure.id),
-                                "a": _asked(cand)})
+                                "a": _asked(cand), "w": int(cand.what_if)})
             if group.id in priors_added:
                 continue
             priors_added.add(group.id)
             for i, prior in enumerate(prior_awards):
                 if prior["measure"] in group.members:
                     stack_facts.append({"t": "sp", "i": i, "m": prior["measure"], "g": group.id,
-                                        "k": scope_key(group.per, None, prior), "r": group.members.index(prior["measure"])})
+                                        "k": scope_key(group.per, None, prior), "r": group.members.index(prior["measure"]),
+                                        "w": 0})
         context.groups = groups
         with self.ruleset.session(context) as session:
             session.assert_and_drain(stack_facts)
@@ -134,7 +143,7 @@ class Settlement:
         missing = [c["c"] for c in claims if c["c"] not in context.settled]
         if missing:
             raise RuntimeError(f"settlement left claims unsettled: {missing}")
-        return context.beaten_by, context.settled, by_cid
+        return context.beaten_by, context.settled, context.conflicts
 
     @staticmethod
     def _claims(registry, ordered, prior_awards, context):
@@ -153,7 +162,8 @@ class Settlement:
                 ledgers[slot] = _ledger(cap, key, prior_awards)
             pos = positions.get(slot, 0)
             positions[slot] = pos + 1
-            claims.append({"t": "cc", "c": cand.cid, "cap": cap.id, "k": key, "pos": pos, "a": _asked(cand)})
+            claims.append({"t": "cc", "c": cand.cid, "cap": cap.id, "k": key, "pos": pos, "a": _asked(cand),
+                           "y": cand.event["year"]})
             context.caps[cand.cid] = cap
         return claims, ledgers
 
@@ -170,7 +180,9 @@ def _ledger(cap, key: str, prior_awards: list[dict]) -> dict:
     counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key]
     remaining = NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted))
     count = NO_LIMIT if cap.count is None else max(0, cap.count - len(counted))
-    return {"t": "led", "cap": cap.id, "k": key, "pos": 0, "rem": remaining, "cnt": count}
+    last = max((day(p["date"]) // 10000 for p in counted), default=0)
+    return {"t": "led", "cap": cap.id, "k": key, "pos": 0, "rem": remaining, "cnt": count,
+            "span": cap.span or 0, "last": last}
 
 
 class _Context:
@@ -180,6 +192,12 @@ class _Context:
         self.settled: dict[str, Settled] = {}
         self.caps: dict[str, object] = {}
         self.groups: dict[str, object] = {}
+        self.conflicts: dict[str, list] = {}  # what-if cid -> [(measure, event)] of the law in force it would displace
+
+    def conflict(self, cid: str, other_measure: str, other_cid: str) -> None:
+        entry = (other_measure, other_cid.rsplit("|", 1)[1])
+        if entry not in self.conflicts.setdefault(cid, []):
+            self.conflicts[cid].append(entry)
 
     def beaten(self, cid: str, by_measure: str, by_cid: str | None) -> None:
         if cid in self.beaten_by:
