@@ -68,8 +68,28 @@ def _field(name: str, spec: dict) -> Field:
     return Field(name, spec["type"], bool(spec.get("required", False)), tuple(spec.get("values", ())), spec.get("doc", ""))
 
 
+def _merge_fragment(raw: dict, fragment: dict, name: str) -> None:
+    """A fragment (schemas/vocabulary.d/*.yaml) adds event types, fields of existing
+    event types, and applicant attributes; it may not redefine anything."""
+    for event, spec in (fragment.get("events") or {}).items():
+        target = raw["events"].setdefault(event, {"doc": spec.get("doc", ""), "fields": {}})
+        target.setdefault("fields", {})
+        for field_name, field_spec in (spec.get("fields") or {}).items():
+            existing = target["fields"].get(field_name)
+            if existing is not None and existing != field_spec:
+                raise ValueError(f"{name}: events/{event}/fields/{field_name} redefines an existing field")
+            target["fields"][field_name] = field_spec
+    for attr, spec in ((fragment.get("applicant") or {}).get("attributes") or {}).items():
+        existing = raw["applicant"]["attributes"].get(attr)
+        if existing is not None and existing != spec:
+            raise ValueError(f"{name}: applicant/attributes/{attr} redefines an existing attribute")
+        raw["applicant"]["attributes"][attr] = spec
+
+
 def load_vocabulary(path: Path) -> Vocabulary:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for fragment_path in sorted((path.parent / "vocabulary.d").glob("*.yaml")):
+        _merge_fragment(raw, yaml.safe_load(fragment_path.read_text(encoding="utf-8")) or {}, fragment_path.name)
     events = {
         name: EventType(name, spec.get("doc", ""), {f: _field(f, s) for f, s in (spec.get("fields") or {}).items()})
         for name, spec in raw["events"].items()
