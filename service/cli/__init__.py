@@ -16,7 +16,19 @@ def main(argv: list[str] | None = None) -> int:
     p_test.add_argument("files", nargs="+", type=Path)
     p_decide = sub.add_parser("decide", help="decide one case (JSON file, or - for stdin)")
     p_decide.add_argument("file")
+    from . import batch, diff, openapi
+
+    for module in (diff, batch, openapi):
+        module.add_parser(sub)
+    from . import replay as cli_replay, verify as cli_verify
+
+    cli_replay.configure(sub.add_parser("replay", help="re-evaluate one logged decision; report identical or the differences"))
+    cli_verify.configure(sub.add_parser("verify", help="check the decision log's hash chain and replay every decision"))
     args = parser.parse_args(argv)
+    if getattr(args, "run", None) is not None:  # diff, batch, openapi
+        return args.run(args)
+    if args.command in ("replay", "verify"):
+        return args.run(args)
 
     from ..rulebook.loader import RulesetError
     from ..rulebook.registry import Registry

@@ -15,6 +15,7 @@ from ..resolve import PinError
 from ..validate.request import CaseValidator
 from .problems import problem
 from . import batch_routes, history_routes, openapi
+from . import log_routes
 
 log = logging.getLogger("service")
 DEFAULT_MAX_BODY = 1_000_000  # bytes
@@ -53,6 +54,9 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
             log.exception("decision %s failed", decision_id)
             return problem(500, "Internal error", "the decision could not be made; quote the decision_id",
                            kind="internal", decision_id=decision_id)
+        not_logged = log_routes.log_decision(payload, decision)  # a decision is never served unlogged
+        if not_logged is not None:
+            return not_logged
         return _json(decision)
 
     @app.get("/v1/rulesets")
@@ -72,6 +76,7 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
                       "rulesets": len(decider.registry.compiled)})
 
     # -- route modules: each adds its routes with register(app, decider, validator) --
+    log_routes.register(app, decider, validator)
     batch_routes.register(app, decider, validator)
     history_routes.register(app, decider, validator)
     openapi.register(app, decider, validator)

@@ -3,6 +3,8 @@
 ``decide_payload`` is the one path from a parsed request body to a decision or
 a problem: validate (``CaseValidator``), then ``Decider.decide``. The batch
 endpoint, ``python -m service batch`` and ``python -m service diff`` all use it.
+Each decision of the batch endpoint is logged as POST /v1/decisions logs it
+(``log_routes.log_decision``), so it can be fetched and replayed by its id.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from flask import Response, request
 
 from ..decide import canonical_sha256
 from ..resolve import PinError
+from . import log_routes
 from .problems import problem
 
 log = logging.getLogger("service")
@@ -73,10 +76,17 @@ def batch_errors(payload) -> list[dict]:
     return errors
 
 
-def decide_batch(decider, validator, payload: dict) -> list[dict]:
+def decide_batch(decider, validator, payload: dict, record=None) -> list[dict]:
+    """One result per case. ``record(case, decision)``: None once the decision is kept (the decision
+    log of POST /v1/decisions), else the problem Response to answer for that case instead."""
     results = []
     for index, case in enumerate(payload["cases"]):
-        status, body = decide_payload(decider, validator, with_options(case, payload.get("options")))
+        case = with_options(case, payload.get("options"))
+        status, body = decide_payload(decider, validator, case)
+        if status == 200 and record is not None:
+            refused = record(case, body)
+            if refused is not None:
+                status, body = refused.status_code, refused.get_json()
         results.append({"index": index, "status": status, "decision" if status == 200 else "problem": body})
     return results
 
@@ -94,5 +104,5 @@ def register(app, decider, validator) -> None:
         if errors:
             return problem(400, "Invalid batch", "; ".join(f"{e['path'] or 'body'}: {e['message']}" for e in errors),
                            kind="invalid-batch", errors=errors)
-        body = {"results": decide_batch(decider, validator, payload)}
+        body = {"results": decide_batch(decider, validator, payload, record=log_routes.log_decision)}
         return Response(json.dumps(body, ensure_ascii=False), status=200, mimetype="application/json")

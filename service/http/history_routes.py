@@ -39,36 +39,23 @@ def _eligibility(version) -> dict | None:
     elig = version.raw.get("eligibility")
     if not elig:
         return None
-    conditions = []
-    for cond in elig["conditions"]:
-        on = "applicant" if "applicant" in cond else "incident"
-        conditions.append({"id": cond["id"], "cites": cond["cites"], "on": on, "test": cond[on],
-                           "readings": list(cond.get("readings") or []), "explain": cond["explain"]})
-    return {"article": elig.get("article"), "cites": elig.get("cites"), "applies_to": list(elig.get("applies_to") or []),
-            "conditions": conditions}
+    conditions = [dict(cond, on="applicant" if "applicant" in cond else "incident") for cond in elig["conditions"]]
+    return dict(elig, conditions=conditions)
 
 
 def _measure(version, measure) -> dict:
-    raw = measure.raw
-    return {
-        "id": measure.id,
-        "article": measure.article,
-        "kind": measure.kind,
-        "beneficiary": measure.beneficiary,
-        "trigger": measure.trigger,
-        "cites": measure.cites,
-        "eligibility": "applies" if measure.eligibility else "exempt",
-        "join": raw.get("join"),
-        "window_anchor": measure.window_anchor,
-        "conditions": [{"id": c["id"], "test": c["test"], "explain": c["explain"], "cites": c.get("cites")}
-                       for c in raw.get("conditions") or []],
-        "outcome": raw["outcome"],
-        "readings": list(measure.readings),
-        "handled_by": measure.handled_by,
-        "payer": measure.payer,
-        "caps": [cap for cap in version.raw.get("caps") or [] if measure.id in cap["counts"]],
-        "stacking": [group for group in version.raw.get("stacking") or [] if measure.id in group["members"]],
-    }
+    """The measure as written, with what the file says about it elsewhere: its caps and stacking groups."""
+    return dict(
+        measure.raw,
+        kind=measure.kind,
+        eligibility="applies" if measure.eligibility else "exempt",
+        window_anchor=measure.window_anchor,
+        readings=list(measure.readings),
+        handled_by=measure.handled_by,
+        payer=measure.payer,
+        caps=[cap for cap in version.raw.get("caps") or [] if measure.id in cap["counts"]],
+        stacking=[group for group in version.raw.get("stacking") or [] if measure.id in group["members"]],
+    )
 
 
 def version_detail(version) -> dict:

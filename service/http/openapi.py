@@ -107,7 +107,7 @@ def _describe_request(schemas: dict, vocab) -> None:
                                  "a bool attribute that is absent counts as false.")
     for name, spec in vocab.attributes.items():
         if spec.doc:
-            attributes["properties"][name]["description"] = spec.doc
+            _describe(attributes["properties"][name], spec.doc)
     incident_type = schemas["Incident"]["properties"]["type"]
     incident_type["description"] = "; ".join(f"{k}: {v}" for k, v in vocab.incident_types.items())
     schemas["Incident"]["properties"]["grade"]["description"] = "lowest first: " + ", ".join(vocab.grades)
@@ -125,10 +125,14 @@ def _describe_request(schemas: dict, vocab) -> None:
         props = schema["properties"]
         props["type"] = {"type": "string", "enum": [name], "description": "the event type"}
         for field_name, text in common.items():
-            props[field_name]["description"] = text
+            _describe(props[field_name], text)
         for field_name, spec in event_type.fields.items():
             if spec.doc:
-                props[field_name]["description"] = spec.doc
+                _describe(props[field_name], spec.doc)
+
+
+def _describe(prop: dict, text: str) -> None:
+    prop["description"] = f"{text} — {prop['description']}" if prop.get("description") else text
 
 
 def _problem_responses() -> dict:
@@ -142,7 +146,10 @@ def _problem_responses() -> dict:
         "UnsupportedMediaType": response("body not sent as application/json"),
         "InternalError": response("a bug; quote decision_id, nothing else is leaked"),
         "MethodNotAllowed": response("method not allowed"),
-        "Conflict": response("the recorded ruleset files are no longer held byte for byte"),
+        "UnknownDecision": response("no decision with this id in the decision log"),
+        "LogOff": response("this deployment keeps no decision log (RAC_DECISION_LOG=off)"),
+        "LogUnavailable": response("the decision log could not be read; retry"),
+        "NotLogged": response("the decision was made but could not be logged, so it is not served; retry"),
     }
 
 
@@ -152,21 +159,23 @@ def _json_content(schema: dict) -> dict:
 
 def _errors(*names: str) -> dict:
     codes = {"InvalidCase": "400", "UnknownRuleset": "404", "TooLarge": "413", "UnsupportedMediaType": "415",
-             "InternalError": "500", "Conflict": "409"}
+             "InternalError": "500", "UnknownDecision": "404", "LogOff": "501", "LogUnavailable": "503",
+             "NotLogged": "503"}
     return {codes[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
 
 
 def _paths() -> dict:
     policy = {"name": "policy", "in": "path", "required": True, "schema": {"type": "string"}, "example": "qz-htz"}
     version = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}, "example": "2021-12-30"}
-    decision_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"},
+    decision_id = {"name": "decision_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"},
                    "description": "the decision_id of a decision"}
     return {
         "/v1/decisions": {"post": {
             "tags": ["decisions"], "operationId": "decide", "summary": "Decide one case",
             "requestBody": {"required": True, "content": _json_content(_ref("Case"))},
             "responses": {"200": {"description": "the decision", "content": _json_content(_ref("Decision"))},
-                          **_errors("InvalidCase", "UnknownRuleset", "TooLarge", "UnsupportedMediaType", "InternalError")},
+                          **_errors("InvalidCase", "UnknownRuleset", "TooLarge", "UnsupportedMediaType", "InternalError",
+                                    "NotLogged")},
         }},
         "/v1/decisions:batch": {"post": {
             "tags": ["decisions"], "operationId": "decideBatch", "summary": f"Decide up to {MAX_BATCH} cases",
@@ -178,22 +187,24 @@ def _paths() -> dict:
                                   "content": _json_content(_ref("BatchResponse"))},
                           **_errors("InvalidCase", "TooLarge", "UnsupportedMediaType", "InternalError")},
         }},
-        "/v1/decisions/{id}": {"get": {
-            "tags": ["decisions"], "operationId": "getDecision", "summary": "A recorded decision (its receipt)",
+        "/v1/decisions/{decision_id}": {"get": {
+            "tags": ["decisions"], "operationId": "getDecision", "summary": "A logged decision, byte for byte as answered",
             "parameters": [decision_id],
-            "responses": {"200": {"description": "the decision as it was answered", "content": _json_content(_ref("Decision"))},
-                          "404": {"description": "unknown decision id",
-                                  "content": {"application/problem+json": {"schema": _ref("Problem")}}},
-                          **_errors("InternalError")},
+            "responses": {"200": {"description": "the logged decision",
+                                  "headers": {"Decision-Log-Seq": {"schema": {"type": "integer"},
+                                                                   "description": "its place in the decision log"},
+                                              "Decision-Log-Hash": {"schema": {"type": "string"},
+                                                                    "description": "its hash in the log's chain"}},
+                                  "content": _json_content(_ref("Decision"))},
+                          **_errors("UnknownDecision", "LogOff", "LogUnavailable", "InternalError")},
         }},
-        "/v1/decisions/{id}/replay": {"post": {
+        "/v1/decisions/{decision_id}/replay": {"post": {
             "tags": ["decisions"], "operationId": "replayDecision",
-            "summary": "Decide a recorded case again under the recorded bundle of ruleset files",
+            "summary": "Decide a logged case again under its recorded ruleset files and compare",
             "parameters": [decision_id],
-            "responses": {"200": {"description": "the decision made again", "content": _json_content(_ref("Decision"))},
-                          "404": {"description": "unknown decision id",
-                                  "content": {"application/problem+json": {"schema": _ref("Problem")}}},
-                          **_errors("Conflict", "InternalError")},
+            "responses": {"200": {"description": "identical, or the differences",
+                                  "content": _json_content(_ref("ReplayReport"))},
+                          **_errors("UnknownDecision", "LogOff", "LogUnavailable", "InternalError")},
         }},
         "/v1/rulesets": {"get": {
             "tags": ["rulesets"], "operationId": "listRulesets", "summary": "Policies and their versions",
@@ -244,7 +255,7 @@ _RESPONSE_SCHEMAS = {
                        "items": {"type": "object", "required": ["path", "message"],
                                  "properties": {"path": {"type": "string", "description": "e.g. events/2/amount"},
                                                 "message": _TEXT}}},
-            "decision_id": {"type": "string", "description": "500 only: find the failure in the log with it"},
+            "decision_id": {"type": "string", "description": "500: find the failure in the log with it; 503: the decision not served"},
         },
     },
     "Outcome": {
@@ -380,25 +391,41 @@ _RESPONSE_SCHEMAS = {
             "readings": {"type": "object", "additionalProperties": _LANG_TEXT,
                          "description": "each reading chosen where the text is ambiguous"},
             "notes": {"type": "array", "items": {"type": "object"}},
-            "eligibility": {"type": ["object", "null"], "properties": {
+            "eligibility": {"type": ["object", "null"], "description": "the eligibility article as written", "properties": {
                 "article": _TEXT, "cites": _TEXT, "applies_to": {"type": "array", "items": _TEXT},
                 "conditions": {"type": "array", "items": {"type": "object", "properties": {
-                    "id": _TEXT, "cites": _TEXT, "on": {"type": "string", "enum": ["applicant", "incident"]},
-                    "test": {}, "readings": {"type": "array", "items": _TEXT}, "explain": _LANG_TEXT}}}}},
-            "measures": {"type": "array", "items": {"type": "object", "properties": {
-                "id": _TEXT, "article": _TEXT, "kind": _TEXT, "beneficiary": _TEXT, "trigger": _TEXT,
-                "cites": {"type": "string", "description": "the words of the source document"},
-                "eligibility": {"type": "string", "enum": ["applies", "exempt"]},
-                "join": {"type": ["object", "null"]}, "window_anchor": _TEXT,
-                "conditions": {"type": "array", "items": {"type": "object"}},
-                "outcome": {"type": "object"}, "readings": {"type": "array", "items": _TEXT},
-                "handled_by": _TEXT, "payer": _TEXT,
-                "caps": {"type": "array", "items": {"type": "object"}},
-                "stacking": {"type": "array", "items": {"type": "object"}}}}},
+                    "id": _TEXT, "cites": {"type": "string", "description": "the words of the source document"},
+                    "on": {"type": "string", "enum": ["applicant", "incident"],
+                           "description": "which member holds the test: applicant (what must hold) or incident "
+                                          "(what disqualifies)"},
+                    "applicant": {}, "incident": {}, "readings": {"type": "array", "items": _TEXT},
+                    "explain": _LANG_TEXT}}}}},
+            "measures": {"type": "array", "items": {
+                "type": "object",
+                "description": "the measure as written in the file (conditions, joins, outcome, …), with its caps "
+                               "and stacking groups",
+                "properties": {
+                    "id": _TEXT, "article": _TEXT, "kind": _TEXT, "beneficiary": _TEXT, "trigger": _TEXT,
+                    "cites": {"type": "string", "description": "the words of the source document"},
+                    "eligibility": {"type": "string", "enum": ["applies", "exempt"]},
+                    "window_anchor": _TEXT, "conditions": {"type": "array", "items": {"type": "object"}},
+                    "outcome": {"type": "object"}, "readings": {"type": "array", "items": _TEXT},
+                    "handled_by": _TEXT, "payer": _TEXT,
+                    "caps": {"type": "array", "items": {"type": "object"}},
+                    "stacking": {"type": "array", "items": {"type": "object"}}}}},
             "caps": {"type": "array", "items": {"type": "object"}},
             "stacking": {"type": "array", "items": {"type": "object"}},
             "directives": {"type": "array", "items": {"type": "object"},
                            "description": "articles that decide nothing for a case, each with its reason"},
+        },
+    },
+    "ReplayReport": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["identical", "different"]},
+            "differences": {"type": "array", "items": {"type": "object", "properties": {
+                "path": {"type": "string", "description": "e.g. outcomes/0/amount"}, "logged": {}, "replayed": {}}}},
         },
     },
     "Health": {
