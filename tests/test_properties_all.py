@@ -1,0 +1,177 @@
+"""Caps and stacking hold for every document, on cases generated from the whole vocabulary.
+
+Nothing here is specific to one document: event types and fields come from
+schemas/vocabulary.yaml (+ vocabulary.d), caps and stacking groups from the
+ruleset files, so a new document is covered as soon as it is registered.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.settle.settlement import scope_key
+
+EXAMPLES = settings(max_examples=120, derandomize=True, deadline=None, database=None)
+
+ZONES = [
+    {"kind": "enterprise", "zone": "qinzhou-htz", "city": "qinzhou", "zone_level": "regional", "zone_type": "htz"},
+    {"kind": "enterprise", "zone": "liuzhou-national-htz", "city": "liuzhou", "zone_level": "national", "zone_type": "htz"},
+    {"kind": "zone", "zone": "nanning-htz", "city": "nanning", "zone_level": "national", "zone_type": "htz"},
+    {"kind": "zone", "zone": "hexi-liuzhou-htz", "city": "liuzhou", "zone_level": "regional", "zone_type": "htz"},
+    {"kind": "enterprise", "zone": "nanning-etdz", "city": "nanning", "zone_level": "national", "zone_type": "etdz"},
+    {"kind": "zone", "zone": "qinzhou-etdz", "city": "qinzhou", "zone_level": "national", "zone_type": "etdz"},
+]
+IDS = ["P1", "P2"]
+days = st.dates(date(2020, 6, 1), date(2028, 12, 31)).map(date.isoformat)
+small_money = st.integers(0, 50_000_000).map(lambda n: f"{n // 100}.{n % 100:02d}")
+big_money = st.integers(0, 4_000_000_000).map(lambda n: f"{n // 100}.{n % 100:02d}")
+money = st.one_of(small_money, big_money)
+
+
+def field_strategy(spec):
+    if spec.type == "bool":
+        return st.booleans()
+    if spec.type == "date":
+        return st.one_of(st.none(), days)
+    if spec.type == "money":
+        return money
+    if spec.type == "decimal":
+        return st.integers(0, 9_000_000).map(lambda n: f"{n // 1_000_000}.{n % 1_000_000:06d}")
+    if spec.type == "int":
+        return st.integers(0, 200)
+    if spec.type == "enum":
+        return st.sampled_from(spec.values)
+    return st.sampled_from(IDS)
+
+
+@st.composite
+def cases(draw, vocab, registry):
+    event_types = sorted(vocab.events)
+    events = []
+    for i in range(draw(st.integers(0, 10))):
+        kind = draw(st.sampled_from(event_types))
+        event = {"id": f"e{i}", "type": kind, "date": draw(days)}
+        for name, spec in vocab.events[kind].fields.items():
+            value = draw(field_strategy(spec))
+            if value is not None and (spec.required or draw(st.booleans())):
+                event[name] = value
+        if draw(st.booleans()):
+            event["project_id"] = draw(st.sampled_from(IDS))
+        events.append(event)
+    applicant = dict(draw(st.sampled_from(ZONES)))
+    attributes = {}
+    for name, spec in vocab.attributes.items():
+        if spec.type == "bool":
+            attributes[name] = draw(st.sampled_from([True, True, True, False]))
+        elif spec.type == "date" and draw(st.booleans()):
+            attributes[name] = draw(days)
+    applicant["attributes"] = attributes
+    measures = sorted({m.id for v in registry.all_versions() for m in v.measures})
+    priors = []
+    for _ in range(draw(st.integers(0, 3))):
+        prior = {"measure": draw(st.sampled_from(measures)), "amount": draw(small_money), "date": draw(days)}
+        if draw(st.booleans()):
+            prior["project_id"] = draw(st.sampled_from(IDS))
+        if draw(st.booleans()):
+            prior["platform_id"] = draw(st.sampled_from(IDS))
+        priors.append(prior)
+    options = {"include_drafts": draw(st.booleans()), "lang": "en"}
+    return {"case_id": "gen", "applicant": applicant, "events": events, "prior_awards": priors, "options": options}
+
+
+def _decide(decider, validator, payload):
+    case, errors = validator.validate(payload)
+    assert not errors, errors
+    return case, decider.decide(case)
+
+
+def _cap_of(registry, outcome):
+    version = registry.get(outcome["policy"], outcome["version"])
+    return registry.cap_for(version, outcome["measure"])
+
+
+def _event_fact(case, event_id):
+    event = next(e for e in case["events"] if e["id"] == event_id)
+    return {"year": event["date"].year, "key_platform": event.get("platform_id") or event["id"],
+            "key_project": event.get("project_id") or event["id"]}
+
+
+def test_caps_hold_across_documents(decider, validator):
+    registry = decider.registry
+
+    @EXAMPLES
+    @given(cases(decider.vocab, registry))
+    def check(payload):
+        case, decision = _decide(decider, validator, payload)
+        granted = defaultdict(Decimal)
+        counts = defaultdict(int)
+        years = defaultdict(list)
+        for outcome in decision["outcomes"]:
+            cap = _cap_of(registry, outcome)
+            if cap is None:
+                continue
+            key = (cap.id, scope_key(cap.per, _event_fact(case, outcome["event"])))
+            granted[key] += Decimal(outcome.get("amount") or outcome.get("amount_max") or "0")
+            counts[key] += 1
+            years[key].append(_event_fact(case, outcome["event"])["year"])
+        for (cap_id, key), total in granted.items():
+            cap = next(c for v in registry.all_versions() for c in v.caps if c.id == cap_id)
+            priors = [p for p in case["prior_awards"] if p["measure"] in cap.counts
+                      and scope_key(cap.per, None, p) == key]
+            if cap.amount_fen is not None:
+                limit = max(Decimal(0), Decimal(cap.amount_fen) / 100 - sum(p["amount"] for p in priors))
+                assert total <= limit, f"{cap_id}[{key}] granted {total} > {limit}"
+            if cap.count is not None:
+                assert counts[(cap_id, key)] <= max(0, cap.count - len(priors)), f"{cap_id}[{key}] count"
+            if cap.span:
+                ordered = sorted(years[(cap_id, key)])
+                assert all(b - a >= cap.span for a, b in zip(ordered, ordered[1:])), f"{cap_id} span {ordered}"
+
+    check()
+
+
+def test_stacking_holds_and_drafts_never_displace_the_law(decider, validator):
+    registry = decider.registry
+
+    @EXAMPLES
+    @given(cases(decider.vocab, registry))
+    def check(payload):
+        case, decision = _decide(decider, validator, payload)
+        members = defaultdict(list)
+        for outcome in decision["outcomes"]:
+            version = registry.get(outcome["policy"], outcome["version"])
+            group = registry.group_for(version, outcome["measure"])
+            if group is None:
+                continue
+            key = (group.id, scope_key(group.per, _event_fact(case, outcome["event"])))
+            members[key].append(outcome)
+        for key, outcomes in members.items():
+            in_force = [o for o in outcomes if not o["what_if"]]
+            assert len({o["measure"] for o in in_force}) <= 1, f"{key}: {[o['measure'] for o in in_force]}"
+            if in_force:
+                for o in outcomes:
+                    if o["what_if"] and o["measure"] not in {x["measure"] for x in in_force}:
+                        assert o.get("conflicts"), f"{key}: what-if {o['measure']} stands beside the law without a conflict note"
+
+    check()
+
+
+def test_drafts_never_reach_the_totals(decider, validator):
+    @EXAMPLES
+    @given(cases(decider.vocab, decider.registry))
+    def check(payload):
+        _, decision = _decide(decider, validator, payload)
+        expected = defaultdict(Decimal)
+        for o in decision["outcomes"]:
+            if not o["what_if"] and o["kind"] in ("fixed", "computed") and "amount" in o:
+                expected[o["currency"]] += Decimal(o["amount"])
+        assert decision["totals"] == {c: f"{v:.2f}" for c, v in sorted(expected.items())}
+        draft_statuses = {"draft", "announced"}
+        for o in decision["outcomes"]:
+            assert o["what_if"] == (o["status"] in draft_statuses)
+
+    check()
