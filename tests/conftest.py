@@ -26,3 +26,17 @@ def decider() -> Decider:
 @pytest.fixture(scope="session")
 def validator(decider) -> CaseValidator:
     return CaseValidator(decider.vocab)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _decision_log_in_tmp(tmp_path_factory):
+    """Test runs never write to the repository's data/ folder, nor to a configured database."""
+    saved = {k: os.environ.get(k) for k in ("RAC_DECISION_LOG", "DATABASE_URL")}
+    os.environ["RAC_DECISION_LOG"] = str(tmp_path_factory.mktemp("log") / "decisions.sqlite3")
+    os.environ.pop("DATABASE_URL", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

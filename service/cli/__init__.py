@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     p_test.add_argument("files", nargs="+", type=Path)
     p_decide = sub.add_parser("decide", help="decide one case (JSON file, or - for stdin)")
     p_decide.add_argument("file")
+    p_coverage = sub.add_parser("coverage", help="print the coverage table of every article (Markdown)")
+    p_coverage.add_argument("--rulesets", type=Path, default=None)
     from . import batch, diff, openapi
 
     for module in (diff, batch, openapi):
@@ -25,10 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     cli_replay.configure(sub.add_parser("replay", help="re-evaluate one logged decision; report identical or the differences"))
     cli_verify.configure(sub.add_parser("verify", help="check the decision log's hash chain and replay every decision"))
     args = parser.parse_args(argv)
-    if getattr(args, "run", None) is not None:  # diff, batch, openapi
+    if args.command in ("diff", "batch", "openapi"):
         return args.run(args)
     if args.command in ("replay", "verify"):
         return args.run(args)
+    if args.command == "coverage":
+        from .coverage import run
+
+        return run(args)
 
     from ..rulebook.loader import RulesetError
     from ..rulebook.registry import Registry

@@ -241,6 +241,17 @@ _TEXT = {"type": "string"}
 _TEXT_OR_NULL = {"type": ["string", "null"]}
 _LANG_TEXT = {"type": "object", "properties": {"zh": _TEXT, "en": _TEXT}}
 
+_VERSION_BASE = {
+    "policy": _TEXT, "version": _TEXT,
+    "status": {"type": "string", "enum": ["in_force", "draft", "announced", "repealed"]},
+    "document": {"type": "object", "properties": {
+        "number": _TEXT, "title": _TEXT, "issuer": _TEXT, "issued": _TEXT_OR_NULL, "source": _TEXT_OR_NULL}},
+    "effective": {"type": "object", "description": "both ends inclusive", "properties": {
+        "from": _TEXT, "until": _TEXT_OR_NULL, "article": _TEXT_OR_NULL, "cites": _TEXT_OR_NULL}},
+    "sha256": {"type": "string", "description": "of the ruleset file"},
+}
+_VERSION_REQUIRED = ["policy", "version", "status", "document", "effective", "sha256", "measures"]
+
 _RESPONSE_SCHEMAS = {
     "Problem": {
         "type": "object",
@@ -366,27 +377,20 @@ _RESPONSE_SCHEMAS = {
     },
     "VersionMeta": {
         "type": "object",
-        "required": ["policy", "version", "status", "document", "effective", "sha256", "measures"],
-        "properties": {
-            "policy": _TEXT, "version": _TEXT,
-            "status": {"type": "string", "enum": ["in_force", "draft", "announced", "repealed"]},
-            "document": {"type": "object", "properties": {
-                "number": _TEXT, "title": _TEXT, "issuer": _TEXT, "issued": _TEXT_OR_NULL, "source": _TEXT_OR_NULL}},
-            "effective": {"type": "object", "description": "both ends inclusive", "properties": {
-                "from": _TEXT, "until": _TEXT_OR_NULL, "article": _TEXT_OR_NULL, "cites": _TEXT_OR_NULL}},
-            "sha256": {"type": "string", "description": "of the ruleset file"},
-            "measures": {"type": "integer", "description": "number of measures"},
-        },
+        "required": _VERSION_REQUIRED,
+        "properties": dict(_VERSION_BASE, measures={"type": "integer", "description": "number of measures"}),
     },
     "VersionList": {
         "type": "object",
         "properties": {"policy": _TEXT, "versions": {"type": "array", "items": _ref("VersionMeta")}},
     },
     "VersionDetail": {
-        "allOf": [_ref("VersionMeta")],
         "type": "object",
-        "description": "One ruleset file as written, with the words each rule cites from the source document.",
+        "required": _VERSION_REQUIRED,
+        "description": "One ruleset file as written, with the words each rule cites from the source document; "
+                       "the metadata of VersionMeta, with the measures themselves in place of their number.",
         "properties": {
+            **_VERSION_BASE,
             "scope": {"type": "object"},
             "readings": {"type": "object", "additionalProperties": _LANG_TEXT,
                          "description": "each reading chosen where the text is ambiguous"},

@@ -1,0 +1,287 @@
+"""``python -m service diff --from POLICY@V1 --to POLICY@V2 --cases FILE``: the impact of a rule change.
+
+Every case of the corpus is decided twice, pinned (``options.pin``) to V1 and
+to V2, each side by its own registry (``--from-rulesets`` / ``--to-rulesets``,
+both defaulting to ``--rulesets``, itself defaulting to the service's), so that
+a version under review can live in another directory, even under the same
+name. Reported: how many decisions change; per measure, how many cases change
+and how (gained, lost, amount changed, denial changed) and the money before
+and after; the money in total; and the cases whose money changes most.
+
+FILE is JSON lines of requests, or (``.yaml``/``.yml``) a case file in the
+format of ``tests/cases`` (its cases that expect validation errors are skipped).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+TOP = 10
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("diff", help="impact of a rule change over a corpus of cases")
+    parser.add_argument("--from", dest="from_", required=True, metavar="POLICY@VERSION")
+    parser.add_argument("--to", required=True, metavar="POLICY@VERSION")
+    parser.add_argument("--cases", required=True, type=Path, help="JSON lines of requests, or a YAML case file")
+    parser.add_argument("--rulesets", type=Path, default=None, help="ruleset directory of both sides (default: the service's)")
+    parser.add_argument("--from-rulesets", type=Path, default=None, help="ruleset directory of the --from side")
+    parser.add_argument("--to-rulesets", type=Path, default=None, help="ruleset directory of the --to side")
+    parser.add_argument("--top", type=int, default=TOP, help=f"how many most-changed cases to list (default {TOP})")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(run=run)
+
+
+@dataclass
+class Side:
+    policy: str
+    version: str
+    rulesets: Path
+    decider: object
+    validator: object
+
+
+class DiffError(ValueError):
+    pass
+
+
+def parse_ref(text: str) -> tuple[str, str]:
+    policy, sep, version = text.partition("@")
+    if not sep or not policy or not version:
+        raise DiffError(f"{text!r}: expected POLICY@VERSION, e.g. qz-htz@2021-12-30")
+    return policy, version
+
+
+def load_corpus(path: Path) -> list[tuple[str, object]]:
+    """(label, request body or DiffError) for each case of the file."""
+    if path.suffix in (".yaml", ".yml"):
+        from ..casefiles import load_cases
+
+        return [(spec.get("name") or f"case {i + 1}", spec.get("case"))
+                for i, spec in enumerate(load_cases(path)) if "errors" not in spec]
+    corpus = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            payload = json.loads(line)
+        except ValueError as error:
+            payload = DiffError(f"not valid JSON: {error}")
+        label = payload.get("case_id") if isinstance(payload, dict) else None
+        corpus.append((str(label) if label else f"line {number}", payload))
+    return corpus
+
+
+def pinned(payload, policy: str, version: str):
+    """The request with ``options.pin[policy] = version`` (anything malformed is left to the validator)."""
+    if not isinstance(payload, dict):
+        return payload
+    options = payload.get("options")
+    if options is not None and not isinstance(options, dict):
+        return payload
+    options = dict(options or {})
+    pin = options.get("pin")
+    if pin is not None and not isinstance(pin, dict):
+        return payload
+    options["pin"] = dict(pin or {}, **{policy: version})
+    return dict(payload, options=options)
+
+
+def _states(decision: dict) -> dict:
+    """(measure, event) -> (granted amounts, denials): what the decision says about each."""
+    granted, denied = defaultdict(list), defaultdict(set)
+    for o in decision["outcomes"]:
+        granted[(o["measure"], o["event"])].append((o.get("amount"), o.get("amount_max"), o.get("floor"), o.get("currency")))
+    for d in decision["denials"]:
+        denied[(d["measure"], d["event"])].add((d["reason"], d.get("condition") or ""))
+    return {key: (tuple(sorted(granted.get(key, ()), key=str)), tuple(sorted(denied.get(key, ()))))
+            for key in set(granted) | set(denied)}
+
+
+def _change(before, after) -> str | None:
+    if before == after:
+        return None
+    was, now = bool(before and before[0]), bool(after and after[0])
+    if was and now:
+        return "amount_changed"
+    if was:
+        return "lost"
+    if now:
+        return "gained"
+    return "denial_changed"
+
+
+def _money(decision: dict) -> dict:
+    """(measure, currency) -> sum of granted amounts (fixed and computed, drafts included: the pin asks for them)."""
+    sums: dict = defaultdict(Decimal)
+    for o in decision["outcomes"]:
+        if "amount" in o:
+            sums[(o["measure"], o["currency"])] += Decimal(o["amount"])
+    return sums
+
+
+def _fmt(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _before_after(before: dict, after: dict) -> dict:
+    return {c: {"before": _fmt(before.get(c, Decimal(0))), "after": _fmt(after.get(c, Decimal(0))),
+                "change": _fmt(after.get(c, Decimal(0)) - before.get(c, Decimal(0)))}
+            for c in sorted(set(before) | set(after))}
+
+
+def _failure(status: int, body: dict) -> dict | None:
+    if status == 200:
+        return None
+    return {"status": status, "title": body.get("title"), "detail": body.get("detail"), "errors": body.get("errors", [])}
+
+
+def compare(corpus, old: Side, new: Side, top: int = TOP) -> dict:
+    from ..http.batch_routes import decide_payload
+
+    kinds = ("gained", "lost", "amount_changed", "denial_changed")
+    measures: dict = defaultdict(lambda: {"changed_cases": 0, **{k: 0 for k in kinds}})
+    money = {"before": defaultdict(Decimal), "after": defaultdict(Decimal)}  # (measure, currency) -> sum
+    failed, changed_cases = [], []
+    decided = 0
+    for index, (label, payload) in enumerate(corpus):
+        if isinstance(payload, DiffError):
+            failed.append({"index": index, "case": label, "error": str(payload)})
+            continue
+        s1, d1 = decide_payload(old.decider, old.validator, pinned(payload, old.policy, old.version))
+        s2, d2 = decide_payload(new.decider, new.validator, pinned(payload, new.policy, new.version))
+        if s1 != 200 or s2 != 200:
+            failed.append({"index": index, "case": label, "from": _failure(s1, d1), "to": _failure(s2, d2)})
+            continue
+        decided += 1
+        m1, m2 = _money(d1), _money(d2)
+        for side, sums in (("before", m1), ("after", m2)):
+            for key, value in sums.items():
+                money[side][key] += value
+        st1, st2 = _states(d1), _states(d2)
+        touched = set()
+        for key in sorted(set(st1) | set(st2)):
+            kind = _change(st1.get(key), st2.get(key))
+            if kind:
+                measures[key[0]][kind] += 1
+                touched.add(key[0])
+        for measure in touched:
+            measures[measure]["changed_cases"] += 1
+        if touched:
+            by_currency: dict = {"before": defaultdict(Decimal), "after": defaultdict(Decimal)}
+            for side, sums in (("before", m1), ("after", m2)):
+                for (_, currency), value in sums.items():
+                    by_currency[side][currency] += value
+            delta = sum((abs(by_currency["after"][c] - by_currency["before"][c])
+                         for c in set(by_currency["before"]) | set(by_currency["after"])), Decimal(0))
+            changed_cases.append((delta, index, label, by_currency, sorted(touched)))
+    for measure, _ in list(money["before"]) + list(money["after"]):
+        measures[measure]  # every measure that paid on either side is listed
+    report_measures = []
+    for measure in sorted(measures):
+        before = {c: v for (m, c), v in money["before"].items() if m == measure}
+        after = {c: v for (m, c), v in money["after"].items() if m == measure}
+        report_measures.append({"measure": measure, **measures[measure], "money": _before_after(before, after)})
+    totals = {side: defaultdict(Decimal) for side in money}
+    for side, sums in money.items():
+        for (_, currency), value in sums.items():
+            totals[side][currency] += value
+    changed_cases.sort(key=lambda item: (-item[0], item[1]))
+    return {
+        "from": {"policy": old.policy, "version": old.version, "rulesets": str(old.rulesets)},
+        "to": {"policy": new.policy, "version": new.version, "rulesets": str(new.rulesets)},
+        "cases": len(corpus),
+        "decided": decided,
+        "changed": len(changed_cases),
+        "unchanged": decided - len(changed_cases),
+        "failed": failed,
+        "measures": report_measures,
+        "money": _before_after(totals["before"], totals["after"]),
+        "top": [{"index": index, "case": label, "money": _before_after(bc["before"], bc["after"]),
+                 "abs_change": _fmt(delta), "measures": touched}
+                for delta, index, label, bc, touched in changed_cases[:max(top, 0)]],
+    }
+
+
+def _side(ref: str, directory: Path | None, cache: dict) -> Side:
+    from ..decide import Decider
+    from ..paths import RULESETS_DIR
+    from ..rulebook.registry import Registry
+    from ..validate.request import CaseValidator
+
+    policy, version = parse_ref(ref)
+    directory = Path(directory or RULESETS_DIR).resolve()
+    if directory not in cache:
+        decider = Decider(Registry.load(directory))
+        cache[directory] = (decider, CaseValidator(decider.vocab))
+    decider, validator = cache[directory]
+    if decider.registry.get(policy, version) is None:
+        known = ", ".join(v.version for v in decider.registry.policy_versions(policy)) or "none"
+        raise DiffError(f"{policy}@{version} is not in {directory} (versions of {policy} there: {known})")
+    return Side(policy, version, directory, decider, validator)
+
+
+def _money_text(entry: dict, key: str) -> str:
+    return " ".join(f"{c} {Decimal(v[key]):+,.2f}" if key == "change" else f"{c} {Decimal(v[key]):,.2f}"
+                    for c, v in entry.items()) or "-"
+
+
+def format_table(report: dict) -> str:
+    f, t = report["from"], report["to"]
+    lines = [f"from {f['policy']}@{f['version']} ({f['rulesets']})",
+             f"  to {t['policy']}@{t['version']} ({t['rulesets']})",
+             f"cases {report['cases']}  decided {report['decided']}  changed {report['changed']}  "
+             f"unchanged {report['unchanged']}  failed {len(report['failed'])}", ""]
+    header = ("measure", "cases", "gained", "lost", "amount", "denial", "money before", "money after", "change")
+    rows = [header]
+    for m in report["measures"]:
+        rows.append((m["measure"], str(m["changed_cases"]), str(m["gained"]), str(m["lost"]), str(m["amount_changed"]),
+                     str(m["denial_changed"]), _money_text(m["money"], "before"), _money_text(m["money"], "after"),
+                     _money_text(m["money"], "change")))
+    rows.append(("total", "", "", "", "", "", _money_text(report["money"], "before"), _money_text(report["money"], "after"),
+                 _money_text(report["money"], "change")))
+    lines += _columns(rows, right=range(1, 9))
+    lines.append("  (cases: cases in which the measure's answer changes; gained/lost/amount/denial: events whose "
+                 "outcome was granted anew, lost, granted another amount, or denied for another reason)")
+    if report["top"]:
+        lines += ["", f"cases that change most (by absolute money difference), top {len(report['top'])}:"]
+        rows = [("#", "case", "before", "after", "change", "measures")]
+        for c in report["top"]:
+            rows.append((str(c["index"]), c["case"], _money_text(c["money"], "before"), _money_text(c["money"], "after"),
+                         _money_text(c["money"], "change"), ", ".join(c["measures"])))
+        lines += _columns(rows, right=(0, 2, 3, 4))
+    if report["failed"]:
+        lines += ["", "cases not decided on both sides:"]
+        for item in report["failed"]:
+            reasons = item.get("error") or "; ".join(
+                f"{side}: {info['status']} {info['detail']}" for side in ("from", "to") if (info := item.get(side)))
+            lines.append(f"  {item['index']} {item['case']}: {reasons}")
+    return "\n".join(lines) + "\n"
+
+
+def _columns(rows, right=()) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    right = set(right)
+    return ["  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+            for row in rows]
+
+
+def run(args) -> int:
+    try:
+        cache: dict = {}
+        old = _side(args.from_, args.from_rulesets or args.rulesets, cache)
+        new = _side(args.to, args.to_rulesets or args.rulesets, cache)
+        corpus = load_corpus(args.cases)
+    except (DiffError, OSError, ValueError) as error:
+        print(f"diff: {error}", file=sys.stderr)
+        return 2
+    report = compare(corpus, old, new, args.top)
+    if args.json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(format_table(report))
+    return 0

@@ -1,0 +1,74 @@
+"""The decision log over HTTP: every decision answered is logged (``log_decision``,
+called by POST /v1/decisions), GET /v1/decisions/<id>, POST /v1/decisions/<id>/replay."""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Flask, Response, current_app
+
+from ..decide import Decider
+from ..log import DecisionLog, LogError, from_env
+from ..replay import replay_record
+from ..validate.request import CaseValidator
+from .problems import problem
+
+log = logging.getLogger("service")
+EXTENSION = "decision_log"
+
+
+def register(app: Flask, decider: Decider, validator: CaseValidator) -> None:
+    """Configure the log from the environment (nothing is opened until the first
+    request of each worker) and add the log's routes."""
+    app.extensions[EXTENSION] = from_env()  # None: RAC_DECISION_LOG=off
+
+    @app.get("/v1/decisions/<decision_id>")
+    def logged_decision(decision_id: str):
+        found = _find(app, decision_id)
+        if isinstance(found, Response):
+            return found
+        response = Response(found.decision, status=200, mimetype="application/json")
+        response.headers["Decision-Log-Seq"] = str(found.seq)
+        response.headers["Decision-Log-Hash"] = found.hash
+        return response
+
+    @app.post("/v1/decisions/<decision_id>/replay")
+    def replay_decision(decision_id: str):
+        found = _find(app, decision_id)
+        if isinstance(found, Response):
+            return found
+        report = replay_record(decider, validator, found)
+        return Response(json.dumps(report, ensure_ascii=False), status=200, mimetype="application/json")
+
+
+def log_decision(payload, decision: dict) -> Response | None:
+    """Append an answered decision to the log: None when logged (or logging is off),
+    else the 503 to answer instead — a decision is never served unlogged."""
+    decision_log: DecisionLog | None = current_app.extensions.get(EXTENSION)
+    if decision_log is None:
+        return None
+    try:
+        decision_log.append(payload, decision)
+    except LogError:
+        log.exception("decision %s not logged", decision.get("decision_id"))
+        return problem(503, "Decision not logged",
+                       "the decision was made but could not be written to the decision log, so it is not served; retry",
+                       kind="decision-not-logged", decision_id=decision.get("decision_id"))
+    return None
+
+
+def _find(app: Flask, decision_id: str):
+    decision_log: DecisionLog | None = app.extensions.get(EXTENSION)
+    if decision_log is None:
+        return problem(501, "Decision log off", "this deployment keeps no decision log (RAC_DECISION_LOG=off)",
+                       kind="decision-log-off")
+    try:
+        record = decision_log.get(decision_id)
+    except LogError:
+        log.exception("decision log not readable")
+        return problem(503, "Decision log unavailable", "the decision log could not be read; retry",
+                       kind="decision-log-unavailable", decision_id=decision_id)
+    if record is None:
+        return problem(404, "Unknown decision", f"no decision {decision_id} in the decision log",
+                       kind="unknown-decision", decision_id=decision_id)
+    return record

@@ -1,0 +1,76 @@
+"""Replay a logged decision: the logged input, validated again, decided again
+under exactly the recorded ruleset versions, compared field by field with what
+was answered (``decision_id`` and ``evaluated_at`` aside)."""
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+
+from .decide import BundleMismatch, Decider
+from .log import LogRecord
+from .resolve import PinError
+from .validate.request import CaseValidator
+
+IGNORED = frozenset({"decision_id", "evaluated_at"})  # differ on every evaluation, by design
+
+
+def replay_record(decider: Decider, validator: CaseValidator, record: LogRecord) -> dict:
+    return replay(decider, validator, record.input, orjson.loads(record.decision))
+
+
+def replay(decider: Decider, validator: CaseValidator, input_text: str, logged: dict) -> dict:
+    """``{"status": "identical"}`` or ``{"status": "different", "differences": [{path, logged, replayed}, …]}``."""
+    case, errors = validator.validate(orjson.loads(input_text))
+    if errors:
+        return _different([{"path": "input", "logged": "valid", "replayed": errors}])
+    bundle = (logged.get("bundle") or {}).get("versions") if isinstance(logged, dict) else None
+    try:
+        replayed = decider.decide(case, input_sha256=hashlib.sha256(input_text.encode("utf-8")).hexdigest(),
+                                  bundle=list(bundle) if bundle is not None else None)
+    except BundleMismatch as error:
+        held = {entry.rsplit(":", 1)[0]: entry for entry in decider.bundle["versions"]}
+        return _different([{"path": f"bundle/versions/{bundle.index(entry)}", "logged": entry,
+                            "replayed": held.get(entry.rsplit(":", 1)[0])} for entry in error.missing])
+    except PinError as error:
+        return _different([{"path": "options/pin", "logged": (logged.get("options") or {}).get("pin"),
+                            "replayed": str(error)}])
+    replayed = orjson.loads(orjson.dumps(replayed))  # as it would have been logged: tuples → lists, …
+    found = differences({k: v for k, v in logged.items() if k not in IGNORED},
+                        {k: v for k, v in replayed.items() if k not in IGNORED})
+    return _different(found) if found else {"status": "identical"}
+
+
+def _different(found: list[dict]) -> dict:
+    return {"status": "different", "differences": found}
+
+
+_MISSING = object()
+
+
+def differences(logged, replayed, path: str = "") -> list[dict]:
+    """Leaf differences with JSON-pointer-like paths (``outcomes/0/amount``); lists index by index.
+    A member present on one side only is reported with null on the other and ``absent`` naming that side."""
+    if isinstance(logged, dict) and isinstance(replayed, dict):
+        found = []
+        for key in sorted(set(logged) | set(replayed), key=str):
+            found += differences(logged.get(key, _MISSING), replayed.get(key, _MISSING), _join(path, key))
+        return found
+    if isinstance(logged, list) and isinstance(replayed, list):
+        found = []
+        for index in range(max(len(logged), len(replayed))):
+            found += differences(logged[index] if index < len(logged) else _MISSING,
+                                 replayed[index] if index < len(replayed) else _MISSING, _join(path, index))
+        return found
+    if type(logged) is type(replayed) and logged == replayed:
+        return []
+    found = {"path": path, "logged": None if logged is _MISSING else logged,
+             "replayed": None if replayed is _MISSING else replayed}
+    if logged is _MISSING or replayed is _MISSING:
+        found["absent"] = "logged" if logged is _MISSING else "replayed"
+    return [found]
+
+
+def _join(path: str, key) -> str:
+    token = str(key).replace("~", "~0").replace("/", "~1")
+    return f"{path}/{token}" if path else token
