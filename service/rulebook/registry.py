@@ -97,11 +97,20 @@ class Registry:
             for cap in version.caps:
                 for mid in cap.counts:
                     policy = mid.split("/")[0]
+                    if policy != version.policy and self.versions.get(policy) and not any(
+                            mid in {m.id for m in other.measures} for other in self.versions[policy]):
+                        problems.append((str(version.path), f"cap {cap.id} counts {mid}, which no version of {policy} defines"))
                     if policy != version.policy:
                         for other in self.versions.get(policy, []):
                             if mid in {m.id for m in other.measures} and other.cap_of.get(mid, None) is None:
                                 problems.append((str(other.path), f"{mid} is in shared cap {cap.id} of {version.key} but {other.key} does not declare it"))
             del own
+            for group in version.stacking:
+                for mid in group.members:
+                    policy = mid.split("/")[0]
+                    if policy != version.policy and self.versions.get(policy) and not any(
+                            mid in {m.id for m in other.measures} for other in self.versions[policy]):
+                        problems.append((str(version.path), f"stacking group {group.id} names {mid}, which no version of {policy} defines"))
         if problems:
             raise RulesetError("rulesets", problems)
 
