@@ -1,5 +1,6 @@
 """gunicorn entry point. Importing it loads and compiles every ruleset, which
 ``preload_app`` does once in the master, before the workers fork."""
+import gc
 import logging
 import os
 
@@ -15,3 +16,8 @@ if not is_patched_build() and os.environ.get("RAC_ALLOW_STOCK_ENGINE") != "1":
     )
 
 app = create_app()
+
+# The compiled law is immutable from here on: keep it out of the collector's
+# generations, so that forked workers neither rescan nor copy its pages.
+gc.collect()
+gc.freeze()
