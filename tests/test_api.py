@@ -227,10 +227,9 @@ def test_an_applicant_outside_qinzhou_is_told_the_document_does_not_apply(client
     response = client.post("/v1/decisions", json=payload)
     assert response.status_code == 200
     body = response.get_json()
-    assert [n["policy"] for n in body["not_applicable"]] == ["qz-htz"]
-    assert body["not_applicable"][0]["reason"]
-    assert body["outcomes"] == [] and body["denials"] == []
-    assert body["totals"] == {}
+    reasons = {n["policy"]: n["reason"] for n in body["not_applicable"]}
+    assert "qz-htz" in reasons and "qinzhou-htz" in reasons["qz-htz"]
+    assert all(o["policy"] != "qz-htz" for o in body["outcomes"] + body["denials"])
     assert all(r["policy"] != "qz-htz" for r in body["rulesets"])
 
 

@@ -256,10 +256,11 @@ def _grant_action(version: RulesetVersion, measure: Measure, case):
     branch = measure.branches[case] if measure.branches and case is not None else None
     formula = branch.formula if branch else measure.formula
     fixed = branch.amount if branch else measure.amounts.get(case if measure.amount_by else "*")
+    zero_denial = measure.raw["outcome"].get("deny_if_zero")
 
     def grant(session, frame):
         event = session.context.full(frame["e"])
-        anchor = frame.get(measure.window_anchor) if measure.window_anchor != "self" else None
+        supporting = [frame[j.alias] for j in measure.joins]
         amount = max_amount = floor = None
         if measure.kind == "fixed":
             amount = fixed
@@ -269,7 +270,10 @@ def _grant_action(version: RulesetVersion, measure: Measure, case):
             max_amount = _evaluate(measure, formula, event) if formula is not None else fixed
         elif measure.kind == "obligation" and formula is not None:
             floor = _evaluate(measure, formula, event)
-        session.context.candidate(version, measure, event, anchor, amount, max_amount, floor, branch)
+        if amount == 0 and zero_denial is not None:
+            session.context.denial(version, measure, frame["e"], "not_eligible", zero_denial["id"], zero_denial["explain"])
+            return
+        session.context.candidate(version, measure, event, supporting, amount, max_amount, floor, branch)
     return grant
 
 

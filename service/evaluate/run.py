@@ -14,7 +14,7 @@ class Candidate:
     version: object  # RulesetVersion
     measure: object  # Measure
     event: dict  # the trigger's engine fact
-    anchor: dict | None  # the joined event, if any
+    supporting: list  # the joined events that made it, in the measure's join order
     amount: int | None  # fen, fixed and computed
     amount_max: int | None  # fen, ceiling and competitive
     floor: int | None  # fen, obligation
@@ -60,15 +60,16 @@ class Evaluation:
         """The full fact of an event the engine holds a trimmed copy of."""
         return self._events[event["id"]]
 
-    def candidate(self, version, measure, event, anchor, amount, amount_max, floor, branch) -> None:
+    def candidate(self, version, measure, event, supporting, amount, amount_max, floor, branch) -> None:
         event = self._events[event["id"]]
-        anchor = self._events[anchor["id"]] if anchor else None
-        cand = Candidate(version, measure, event, anchor, amount, amount_max, floor, branch, self.what_if)
+        supporting = [self._events[s["id"]] for s in supporting]
+        cand = Candidate(version, measure, event, supporting, amount, amount_max, floor, branch, self.what_if)
         # several joined events can support one grant; the first one derived stands
         if cand.cid not in self.candidates:
             self.candidates[cand.cid] = cand
             if self._trace is not None:
-                self.trace_rule(f"{measure.id} candidate on {event['id']}" + (f" (with {anchor['id']})" if anchor else ""))
+                self.trace_rule(f"{measure.id} candidate on {event['id']}"
+                                + (f" (with {', '.join(s['id'] for s in supporting)})" if supporting else ""))
 
     def denial(self, version, measure, event, reason, condition, explain, *, article=None, cites=None) -> None:
         event = self._events[event["id"]]

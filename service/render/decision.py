@@ -25,7 +25,7 @@ def _static(version, measure, lang: str) -> tuple[dict, dict]:
         head = {"measure": measure.id, "policy": version.policy, "version": version.version,
                 "status": version.status, "document": version.document["number"], "article": measure.article,
                 "kind": measure.kind, "beneficiary": measure.beneficiary}
-        tail = {}
+        tail = {"no_new_money": True} if measure.raw["outcome"].get("no_new_money") else {}
         if measure.basis:
             tail["basis"] = measure.basis[lang]
         tail.update({"payer": measure.payer, "handled_by": measure.handled_by, "citation": measure.cites})
@@ -38,10 +38,10 @@ def outcome(cand, conflicts, settled, lang: str) -> dict:
     head, tail, notes = _static(version, measure, lang)
     out = dict(head)
     out["event"] = cand.event["id"]
-    if cand.anchor:
-        out["supporting_events"] = [cand.anchor["id"]]
+    if cand.supporting:
+        out["supporting_events"] = [s["id"] for s in cand.supporting]
     granted = settled.amount if settled else None
-    if measure.kind in TOTALLED_KINDS:
+    if measure.kind in TOTALLED_KINDS or (measure.kind == "tax" and cand.amount is not None):
         out["amount"] = money(granted if settled else cand.amount)
     elif measure.kind in ("ceiling", "competitive") and cand.amount_max is not None:
         out["amount_max"] = money(granted if settled else cand.amount_max)
@@ -120,6 +120,8 @@ def all_totals(outcomes: list[dict]) -> dict:
     """``totals`` (fixed and computed, in force), ``ceiling_totals``, ``what_if_totals`` (drafts)."""
     sums = {"totals": defaultdict(Decimal), "ceiling_totals": defaultdict(Decimal), "what_if_totals": defaultdict(Decimal)}
     for o in outcomes:
+        if o.get("no_new_money"):
+            continue
         if o["kind"] in TOTALLED_KINDS and "amount" in o:
             sums["what_if_totals" if o["what_if"] else "totals"][o["currency"]] += Decimal(o["amount"])
         elif o["kind"] == "ceiling" and "amount_max" in o and not o["what_if"]:

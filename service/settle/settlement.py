@@ -92,12 +92,15 @@ class Settlement:
             Rule("stack:first", {"all": [
                 {"lo": {"$and": [{"t": "sc"}, {"mode": "first"}]}},
                 {"hi": {"$and": [{"t": "sc"}, *same_group, {"$lt": {"r": {"lo": "r"}}}]}}]}, beaten_by_candidate),
+            # two awards of one measure never stack-compete: its cap decides between them
             Rule("stack:larger", {"all": [
                 {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}]}},
-                {"hi": {"$and": [{"t": "sc"}, *same_group, {"$gt": {"a": {"lo": "a"}}}]}}]}, beaten_by_candidate),
+                {"hi": {"$and": [{"t": "sc"}, *same_group, {"$neq": {"m": {"lo": "m"}}}, {"$gt": {"a": {"lo": "a"}}}]}}]},
+                beaten_by_candidate),
             Rule("stack:larger-tie", {"all": [
                 {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}]}},
-                {"hi": {"$and": [{"t": "sc"}, *same_group, {"a": {"lo": "a"}}, {"$lt": {"r": {"lo": "r"}}}]}}]}, beaten_by_candidate),
+                {"hi": {"$and": [{"t": "sc"}, *same_group, {"$neq": {"m": {"lo": "m"}}}, {"a": {"lo": "a"}},
+                                 {"$lt": {"r": {"lo": "r"}}}]}}]}, beaten_by_candidate),
             Rule("stack:prior-first", {"all": [
                 {"lo": {"$and": [{"t": "sc"}, {"mode": "first"}]}},
                 {"hi": {"$and": [{"t": "sp"}, *same_group, {"$lt": {"r": {"lo": "r"}}}]}}]}, beaten_by_prior),
@@ -106,7 +109,8 @@ class Settlement:
                 {"hi": {"$and": [{"t": "sp"}, *same_group, {"$neq": {"m": {"lo": "m"}}}]}}]}, beaten_by_prior),
             Rule("stack:what-if-conflict", {"all": [
                 {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}, {"w": 1}]}},
-                {"hi": {"$and": [{"t": "sc"}, {"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"w": 0}, {"$lt": {"a": {"lo": "a"}}}]}}]},
+                {"hi": {"$and": [{"t": "sc"}, {"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"w": 0},
+                                 {"$neq": {"m": {"lo": "m"}}}, {"$lt": {"a": {"lo": "a"}}}]}}]},
                 conflict),
             Rule("cap:claim", {"all": [
                 {"c": {"t": "cc"}},

@@ -133,7 +133,7 @@ def build_case_schema(vocab: Vocabulary) -> Schema:
     class PriorAward(Schema):
         class Meta:
             unknown = RAISE
-        measure = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]*/[0-9]+(\.[0-9]+)?$"))
+        measure = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]*/[0-9]+(\.[0-9]+)?(-[a-z0-9][a-z0-9-]*)?$"))
         amount = Money(required=True)
         date = fields.Date(required=True)
         project_id = fields.String()
