@@ -91,6 +91,23 @@ def ten_event_case(case_id: str = "BENCH-QZ-10") -> dict:
     }
 
 
+def three_document_case(case_id: str = "BENCH-3DOC") -> dict:
+    """A Qinzhou HTZ enterprise whose events fall under qz-htz and gx-htz, asking for drafts too."""
+    case = ten_event_case(case_id)
+    case["events"] = [e for e in case["events"] if e["id"] in ("e1", "e2", "e3", "e9")] + [
+        {"id": "g1", "type": "national_rd_funding", "date": "2023-05-01", "programme": "key_rd_programme",
+         "project_id": "2023YFB01", "amount": "6000000.00"},
+        {"id": "g2", "type": "national_rd_funding", "date": "2024-05-01", "programme": "major_sci_tech_project",
+         "project_id": "2024ZX02", "amount": "7000000.00"},
+        {"id": "g3", "type": "unicorn_pool_entered", "date": "2024-07-01"},
+        {"id": "g4", "type": "investment_funds_received", "date": "2024-09-01", "project_id": "INV-1",
+         "amount": "123456789.00", "investment_attraction": True},
+    ]
+    case["prior_awards"] = [{"measure": "gx-htz/6", "amount": "1000000.00", "date": "2022-05-10"}]
+    case["options"] = {"lang": "zh", "include_drafts": True}
+    return case
+
+
 # event id -> granted amount (fixed/computed/capped ceiling) for ten_event_case()
 TEN_EVENT_EXPECTED = {
     "e1": "200000.00",    # 2.1  HTE as tech SME
