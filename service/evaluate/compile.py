@@ -183,7 +183,9 @@ def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
         ))
     for k, join in enumerate(measure.joins):
         earlier = {"trigger": []} | {j.alias: list(j.match[0]) for j in measure.joins[:k] if len(j.match) == 1}
-        missing = [{"p": {"t": "ph"}}, {"e": _pattern({"t": "ev", "type": measure.trigger}, [])}]
+        # judged only where the version judges the event: an event outside the window is told so, not this
+        trigger_base = {"t": "ev", "type": measure.trigger} | ({"role": "in"} if anchor == "trigger" else {})
+        missing = [{"p": {"t": "ph"}}, {"e": _pattern(trigger_base, [])}]
         for j in measure.joins[:k]:
             missing.append({j.alias: _pattern({"t": "ev", "type": j.event}, earlier.get(j.alias, []))})
         missing.append({f"{join.alias}$not": _pattern({"t": "ev", "type": join.event}, join.match[0] if len(join.match) == 1 else [])})
