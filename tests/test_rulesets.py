@@ -211,3 +211,32 @@ def test_sources_equal_the_shared_seeds_byte_for_byte():
     assert sorted(ours) == sorted(seeds)
     differing = [name for name in ours if ours[name] != seeds[name]]
     assert not differing, f"sources differ from ../shared/seeds: {differing}"
+
+
+def _copy_rulesets(tmp_path):
+    import shutil
+
+    target = tmp_path / "rulesets"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "rulesets", target)
+    return target
+
+
+def test_a_shared_cap_declared_differently_by_two_documents_is_refused(tmp_path):
+    directory = _copy_rulesets(tmp_path)
+    path = directory / "gx-etdz" / "2021-01-01.yaml"
+    text = path.read_text(encoding="utf-8")
+    declared = '    counts: [gx-htz/6, gx-etdz/8.2]\n    amount: "10000000.00"\n'
+    assert declared in text
+    path.write_text(text.replace(declared, declared.replace("10000000.00", "9000000.00")), encoding="utf-8")
+    with pytest.raises(RulesetError, match="shared cap shared/national-rd-matching differs"):
+        Registry.load(directory, compile_rules=False)
+
+
+def test_a_cap_naming_a_measure_no_document_defines_is_refused(tmp_path):
+    directory = _copy_rulesets(tmp_path)
+    path = directory / "gx-htz" / "2021-08-04.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "gx-etdz/7.2]" in text
+    path.write_text(text.replace("gx-etdz/7.2]", "gx-etdz/7.9]", 1), encoding="utf-8")
+    with pytest.raises(RulesetError, match="gx-etdz/7.9, which no version of gx-etdz defines"):
+        Registry.load(directory, compile_rules=False)

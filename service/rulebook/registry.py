@@ -92,25 +92,27 @@ class Registry:
                 seen = groups.setdefault(group.id, (law, version))
                 if seen[0] != law and seen[1].policy != version.policy:
                     problems.append((str(version.path), f"shared stacking group {group.id} differs from {seen[1].key}"))
+        defined = {policy: {m.id for v in versions for m in v.measures} for policy, versions in self.versions.items()}
+
+        def foreign(version, mids):
+            """The measures of other documents that a cap or group names, each checked to exist."""
+            for mid in mids:
+                policy = mid.split("/")[0]
+                if policy == version.policy or policy not in self.versions:
+                    continue  # a document not registered (yet) is not checked
+                if mid not in defined[policy]:
+                    problems.append((str(version.path), f"names {mid}, which no version of {policy} defines"))
+                    continue
+                yield policy, mid
+
         for version in self.all_versions():
-            own = {m.id for m in version.measures}
             for cap in version.caps:
-                for mid in cap.counts:
-                    policy = mid.split("/")[0]
-                    if policy != version.policy and self.versions.get(policy) and not any(
-                            mid in {m.id for m in other.measures} for other in self.versions[policy]):
-                        problems.append((str(version.path), f"cap {cap.id} counts {mid}, which no version of {policy} defines"))
-                    if policy != version.policy:
-                        for other in self.versions.get(policy, []):
-                            if mid in {m.id for m in other.measures} and other.cap_of.get(mid, None) is None:
-                                problems.append((str(other.path), f"{mid} is in shared cap {cap.id} of {version.key} but {other.key} does not declare it"))
-            del own
+                for policy, mid in foreign(version, cap.counts):
+                    for other in self.versions[policy]:
+                        if any(m.id == mid for m in other.measures) and mid not in other.cap_of:
+                            problems.append((str(other.path), f"{mid} is in shared cap {cap.id} of {version.key} but {other.key} does not declare it"))
             for group in version.stacking:
-                for mid in group.members:
-                    policy = mid.split("/")[0]
-                    if policy != version.policy and self.versions.get(policy) and not any(
-                            mid in {m.id for m in other.measures} for other in self.versions[policy]):
-                        problems.append((str(version.path), f"stacking group {group.id} names {mid}, which no version of {policy} defines"))
+                list(foreign(version, group.members))
         if problems:
             raise RulesetError("rulesets", problems)
 
