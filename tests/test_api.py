@@ -236,3 +236,19 @@ def test_an_applicant_outside_qinzhou_is_told_the_document_does_not_apply(client
 def test_a_qinzhou_applicant_is_not_listed_as_not_applicable(client):
     body = client.post("/v1/decisions", json=qz_case([_hte()])).get_json()
     assert all(n["policy"] != "qz-htz" for n in body["not_applicable"])
+
+
+def test_a_bug_is_a_500_problem_with_an_id_and_nothing_from_the_stack(decider, monkeypatch):
+    app = create_app(decider)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail /srv/path.py line 12")
+
+    monkeypatch.setattr(decider, "decide", broken)
+    response = app.test_client().post("/v1/decisions", json=qz_case([{"id": "e1", "type": "hte_recognized",
+                                                                       "date": "2024-12-05", "was_tech_sme": True}]))
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert re.fullmatch(r"[0-9a-f-]{36}", body["decision_id"])
+    assert "secret" not in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)
