@@ -49,6 +49,20 @@ def test_installed_version_is_patched_build():
     )
 
 
+def test_installed_build_is_from_this_server_patch():
+    # The version string does not change with server.patch; build.py records
+    # the sha256 of the patch it built from in durable/_server_patch.py.
+    import hashlib
+    patch = Path(__file__).resolve().parents[2] / "vendor" / "durable_rules" / "server.patch"
+    try:
+        from durable import _server_patch
+    except ImportError:
+        pytest.fail("durable/_server_patch.py missing: run `python vendor/durable_rules/build.py`")
+    assert _server_patch.PATCH_SHA256 == hashlib.sha256(patch.read_bytes()).hexdigest(), (
+        "the installed build is from another server.patch: run `python vendor/durable_rules/build.py`"
+    )
+
+
 def test_patched_version_satisfies_upstream_pin():
     packaging_version = pytest.importorskip("packaging.version")
     packaging_specifiers = pytest.importorskip("packaging.specifiers")

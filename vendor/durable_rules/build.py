@@ -9,8 +9,12 @@ directory, apply server.patch, build it with gcc and install it with
 `python -m pip install --no-deps --no-build-isolation`, then check that
 durable_rules 2.0.28+server.1 is what the interpreter now imports.
 
-Does nothing if that version is already installed. Uses only the standard
-library (and pip). Exits non-zero with a message on any failure.
+The version string stays 2.0.28+server.1 when server.patch changes, so the
+build also installs durable/_server_patch.py holding the sha256 of the
+server.patch it was built with. Does nothing if that version, built from this
+very server.patch, is already installed; rebuilds (--force-reinstall) if it was
+built from another one. Uses only the standard library (and pip). Exits
+non-zero with a message on any failure.
 """
 
 import hashlib
@@ -33,6 +37,8 @@ SDIST_SHA256 = "053b26f5e48d312d4fa27995243f954671be6eece477f150c059c364eb4d7d61
 HERE = Path(__file__).resolve().parent
 PATCH = HERE / "server.patch"
 CACHE = HERE / ".cache"
+# Installed with the package: which server.patch the build was made from.
+MARKER = "_server_patch.py"
 
 PREFIX = "[durable_rules build]"
 
@@ -65,6 +71,24 @@ def installed_version():
         return importlib.metadata.version(DIST)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def installed_patch_sha256():
+    """sha256 of the server.patch the installed build was made from, or None."""
+    try:
+        files = importlib.metadata.files(DIST) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.name == MARKER and f.parent.name == "durable":
+            try:
+                text = f.locate().read_text(encoding="utf-8")
+            except OSError:
+                return None
+            for line in text.splitlines():
+                if line.startswith("PATCH_SHA256 = "):
+                    return line.split("=", 1)[1].strip().strip('"')
+    return None
 
 
 def sha256_of(path):
@@ -153,29 +177,41 @@ def apply_patch(src):
     if leftovers or "offset" in out or "fuzz" in out.lower():
         raise BuildError(f"{PATCH.name} did not apply cleanly:\n{out}")
     log(f"applied {PATCH.name}")
+    marker = src / "libpy" / "durable" / MARKER
+    marker.write_text(
+        f'"""Written by vendor/durable_rules/build.py: the server.patch of this build."""\n'
+        f'PATCH_SHA256 = "{sha256_of(PATCH)}"\n',
+        encoding="utf-8",
+    )
 
 
 def check_installed():
     """Check the result in a fresh interpreter (no stale import state)."""
     code = (
-        "import importlib.metadata as m, durable_rules_engine, durable.engine; "
-        f"print(m.version({DIST!r}))"
+        "import importlib.metadata as m, durable_rules_engine, durable.engine, durable._server_patch as p; "
+        f"print(m.version({DIST!r}) + ' ' + p.PATCH_SHA256)"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tempfile.gettempdir(),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     got = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-    if proc.returncode != 0 or got != TARGET_VERSION:
+    if proc.returncode != 0 or got != f"{TARGET_VERSION} {sha256_of(PATCH)}":
         raise BuildError(
-            f"post-install check failed: expected {DIST} {TARGET_VERSION} importable, "
+            f"post-install check failed: expected {DIST} {TARGET_VERSION} built from "
+            f"{PATCH.name} sha256 {sha256_of(PATCH)} importable, "
             f"got exit {proc.returncode}:\n{proc.stdout.rstrip()}"
         )
 
 
 def main():
     current = installed_version()
+    patch_sha256 = sha256_of(PATCH) if PATCH.is_file() else None
     if current == TARGET_VERSION:
-        log(f"{DIST} {TARGET_VERSION} already installed in {sys.prefix}; nothing to do")
-        return 0
+        built_from = installed_patch_sha256()
+        if built_from is not None and built_from == patch_sha256:
+            log(f"{DIST} {TARGET_VERSION} already installed in {sys.prefix}; nothing to do")
+            return 0
+        log(f"{DIST} {TARGET_VERSION} in {sys.prefix} was built from "
+            f"{'another' if built_from else 'an unrecorded'} {PATCH.name}; rebuilding")
     log(f"{DIST} installed: {current or 'none'}; building {TARGET_VERSION} "
         f"for {sys.executable} (Python {sys.version.split()[0]})")
 
@@ -187,7 +223,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="durable_rules-build-") as tmp:
         src = unpack(sdist, tmp)
         apply_patch(src)
-        pip("install", "--no-deps", "--no-build-isolation", "--no-cache-dir", src,
+        pip("install", "--no-deps", "--no-build-isolation", "--no-cache-dir", "--force-reinstall", src,
             what=f"building and installing patched {DIST}")
 
     check_installed()
