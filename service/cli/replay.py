@@ -27,6 +27,18 @@ def open_from_args(args):
     return open_log(args.database) if args.database else from_env()
 
 
+def open_or_explain(args):
+    """The decision log, or None after saying on stderr why there is none to use."""
+    try:
+        decision_log = open_from_args(args)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return None
+    if decision_log is None:
+        print("the decision log is off (RAC_DECISION_LOG=off); pass --database", file=sys.stderr)
+    return decision_log
+
+
 def decider_from_args(args):
     from ..decide import Decider
     from ..rulebook.registry import Registry
@@ -41,13 +53,8 @@ def run(args) -> int:
     from ..log import LogError
     from ..replay import replay_record
 
-    try:
-        decision_log = open_from_args(args)
-    except ValueError as error:
-        print(error, file=sys.stderr)
-        return 2
+    decision_log = open_or_explain(args)
     if decision_log is None:
-        print("the decision log is off (RAC_DECISION_LOG=off); pass --database", file=sys.stderr)
         return 2
     try:
         record = decision_log.get(args.decision_id)

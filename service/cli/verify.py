@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from .replay import add_log_arguments, decider_from_args, open_from_args
+from .replay import add_log_arguments, decider_from_args, open_or_explain
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,13 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from ..log import LogError
 
-    try:
-        decision_log = open_from_args(args)
-    except ValueError as error:
-        print(error, file=sys.stderr)
-        return 2
+    decision_log = open_or_explain(args)
     if decision_log is None:
-        print("the decision log is off (RAC_DECISION_LOG=off); pass --database", file=sys.stderr)
         return 2
     decider, validator = (None, None) if args.no_replay else decider_from_args(args)
     try:
