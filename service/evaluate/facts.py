@@ -61,24 +61,26 @@ def applicant_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> l
     return facts
 
 
-def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
-    """The full fact of each event, before any version gives it a role.
+def applicant_fields(vocab: Vocabulary, applicant: dict) -> dict:
+    """The applicant's fields and attributes as ``applicant_<name>``: every event fact
+    that reaches the engine carries those its rules test, so no rule needs a join."""
+    attributes = applicant.get("attributes") or {}
+    about = {f"{APPLICANT_PREFIX}{name}": applicant.get(name) or "" for name in APPLICANT_FIELDS}
+    for name, spec in vocab.attributes.items():
+        about[f"{APPLICANT_PREFIX}{name}"] = _engine_value(spec.type, attributes.get(name))
+    return about
 
-    Each carries the applicant's attributes as ``applicant_<name>``: a rule may
-    test them on the event without a join (only tested fields reach the engine).
-    """
+
+def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
+    """The full fact of each event, before any version gives it a role."""
     attributes = applicant.get("attributes") or {}
     hte_since = day(attributes.get("high_tech_enterprise_since"))
-    about_applicant = {f"{APPLICANT_PREFIX}{name}": applicant.get(name) or "" for name in APPLICANT_FIELDS}
-    for name, spec in vocab.attributes.items():
-        about_applicant[f"{APPLICANT_PREFIX}{name}"] = _engine_value(spec.type, attributes.get(name))
     facts = []
     for event in events:
         fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": event["day"], "year": event["year"],
                 "ord": event["ord"], "role": "ctx"}
         for name, field in vocab.events[event["type"]].fields.items():
             fact[name] = _engine_value(field.type, event.get(name))
-        fact.update(about_applicant)
         fact["hte_since"] = hte_since
         fact["key_platform"] = event.get("platform_id") or event["id"]
         fact["key_project"] = event.get("project_id") or event["id"]

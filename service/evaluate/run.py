@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from ..resolve import Resolution
 from ..rulebook.registry import Registry
 from ..vocabulary import Vocabulary
-from .facts import applicant_facts, event_facts
+from .facts import applicant_facts, applicant_fields, event_facts
 
 
 @dataclass
@@ -87,6 +87,7 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
     denials: list[Denial] = []
     applicant = case["applicant"]
     base = event_facts(vocab, applicant, events)
+    about_applicant = applicant_fields(vocab, applicant)
     for assignment in resolution.assignments:
         version = assignment.version
         compiled = registry.compiled[version.key]
@@ -95,7 +96,8 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
         context = Evaluation(assignment.what_if, trace, version.key, {f["id"]: f for f in full})
         wanted = compiled.event_fields
         # an event no rule of this version tests has nothing to do in its session
-        trimmed = [{k: f[k] for k in wanted[f["type"]]} for f in full if f["type"] in wanted]
+        trimmed = [{k: f[k] if k in f else about_applicant[k] for k in wanted[f["type"]]}
+                   for f in full if f["type"] in wanted]
         compiled.ruleset.run_phases([applicant_facts(vocab, applicant, events), trimmed, [{"t": "ph", "n": 3}]], context)
         granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}
         candidates += context.candidates.values()
