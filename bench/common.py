@@ -265,3 +265,15 @@ class Budget:
             return None
         ticket = next(self._tickets)  # atomic under the GIL
         return ticket if ticket < self.count else None
+
+
+def run_clients(threads: list, budget) -> None:
+    """Start the client threads and wait for them; on Ctrl-C let each finish its request and stop."""
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            t.join()
+    except BaseException:
+        budget.stopped.set()
+        raise

@@ -25,7 +25,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 from bench.cases import mix, ten_event_case  # noqa: E402
-from bench.common import (Budget, Client, Gunicorn, encode, environment_line, latency_row,  # noqa: E402
+from bench.common import (Budget, Client, Gunicorn, encode, environment_line, latency_row, run_clients,  # noqa: E402
                           markdown_table, worker_events)
 
 
@@ -55,14 +55,7 @@ def drive(server: Gunicorn, bodies: list[bytes], clients: int, budget: Budget, o
 
     threads = [threading.Thread(target=run, args=(i,), name=f"client-{i}") for i in range(clients)]
     start = time.perf_counter()
-    for t in threads:
-        t.start()
-    try:
-        for t in threads:
-            t.join()
-    except BaseException:  # Ctrl-C: let the clients finish their request and stop
-        budget.stopped.set()
-        raise
+    run_clients(threads, budget)
     elapsed = time.perf_counter() - start
     return ([v for part in latencies for v in part], sum(statuses, collections.Counter()),
             sum(errors, collections.Counter()), elapsed)

@@ -35,7 +35,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 from bench.cases import invalid_case, mixed_case, no_rule_case  # noqa: E402
-from bench.common import (BOOTING, WORKER_DEATH, Budget, Client, Gunicorn, encode,  # noqa: E402
+from bench.common import (BOOTING, WORKER_DEATH, Budget, Client, Gunicorn, encode, run_clients,  # noqa: E402
                           environment_line, markdown_table, percentile, rss_kib)
 
 MALFORMED = [b'{"applicant": {"kind": "enterprise"', b"\xff\xfe not utf-8", b"", b"null", b'{"events": [}']
@@ -111,14 +111,7 @@ def drive(server: Gunicorn, clients: int, budget: Budget, seed: int, args, live:
             client.close()
 
     threads = [threading.Thread(target=run, args=(i,), name=f"soak-{i}", daemon=True) for i in range(clients)]
-    for t in threads:
-        t.start()
-    try:
-        for t in threads:
-            t.join()
-    except BaseException:  # Ctrl-C: let the clients finish their request and stop
-        budget.stopped.set()
-        raise
+    run_clients(threads, budget)
     total = Tally()
     for t in tallies:
         total.merge(t)

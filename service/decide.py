@@ -13,7 +13,7 @@ from .evaluate.facts import canonical_events
 from .evaluate.run import evaluate
 from .render import decision as render
 from .resolve import resolve
-from .rulebook.registry import Registry
+from .rulebook.registry import Registry, bundle_revision
 from .settle.settlement import Settlement
 from .vocabulary import vocabulary
 
@@ -75,7 +75,7 @@ class Decider:
             "input_sha256": input_sha256 or canonical_sha256(case),
             "options": {"lang": lang, "explain": bool(options.get("explain", False)),
                         "include_drafts": include_drafts, "pin": dict(sorted(pins.items()))},
-            "bundle": self.bundle if bundle is None else {"revision": _revision(bundle), "versions": list(bundle)},
+            "bundle": self.bundle if bundle is None else {"revision": bundle_revision(bundle), "versions": list(bundle)},
             "rulesets": [
                 {"policy": v.policy, "version": v.version, "status": v.status, "document": v.document["number"],
                  "sha256": v.sha256, "what_if": v.status != "in_force" and v.status != "repealed"}
@@ -108,6 +108,3 @@ class BundleMismatch(LookupError):
         super().__init__("ruleset versions not held with the recorded sha256: " + ", ".join(missing))
         self.missing = missing
 
-
-def _revision(versions: list[str]) -> str:
-    return hashlib.sha256("\n".join(versions).encode()).hexdigest()

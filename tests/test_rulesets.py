@@ -240,3 +240,13 @@ def test_a_cap_naming_a_measure_no_document_defines_is_refused(tmp_path):
     path.write_text(text.replace("gx-etdz/7.2]", "gx-etdz/7.9]", 1), encoding="utf-8")
     with pytest.raises(RulesetError, match="gx-etdz/7.9, which no version of gx-etdz defines"):
         Registry.load(directory, compile_rules=False)
+
+
+def test_an_exception_with_alternatives_is_refused_at_load(tmp_path):
+    raw = _raw(QZ_FILE)
+    i = _index(raw, "qz-htz/2.1")
+    unless = [{"id": "earlier", "event": "hte_recognized", "where": {"date": {"lt": "@trigger.date"}, "was_tech_sme": {"in": [True, False]}},
+               "explain": {"zh": "此前已认定", "en": "recognised before"}}]
+    path = _broken_copy(tmp_path, lambda r: r["measures"][i].__setitem__("unless", unless))
+    error = _refused(path)
+    assert f"{path}:/measures/{i}/unless/0/where: an exception must be a single conjunction" in str(error)

@@ -28,7 +28,7 @@ FEN = Decimal("0.01")
 
 
 def _pattern(base: dict, atoms) -> dict:
-    tests = [{k: v} for k, v in base.items()] + [to_engine(a, "self") for a in atoms]
+    tests = [{k: v} for k, v in base.items()] + [to_engine(a) for a in atoms]
     return tests[0] if len(tests) == 1 else {"$and": tests}
 
 
@@ -116,10 +116,6 @@ def _merge(*parts: dict) -> dict:
     return merged
 
 
-def _engine_atoms(atoms) -> list[dict]:
-    return [to_engine(a, "self") for a in atoms]
-
-
 def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
     """The grant and denial rules of one measure.
 
@@ -155,10 +151,7 @@ def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
         choices.append([{"trigger": list(conj), "_case": k} for k, b in enumerate(measure.branches) for conj in b.when])
     no_bar = [{"b$not": {"$and": [{"t": "bar"}, {"year": {"e": "year"}}]}}] if measure.eligibility else []
     no_exception = [{f"u{k}$not": _pattern({"t": "ev", "type": u.event}, u.where[0])}
-                    for k, u in enumerate(measure.unless) if len(u.where) == 1]
-    for k, u in enumerate(measure.unless):
-        if len(u.where) != 1:
-            raise ValueError(f"{measure.id}: unless {u.id} must be a single conjunction (no any/in)")
+                    for k, u in enumerate(measure.unless)]
     for n, combination in enumerate(product(*choices) if choices else [()]):
         merged = _merge(*[{k: v for k, v in part.items() if k != "_case"} for part in combination])
         case = next((part["_case"] for part in combination if "_case" in part), None)

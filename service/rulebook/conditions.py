@@ -139,11 +139,7 @@ def _dedupe(conj: Conjunction) -> Conjunction:
     return tuple(out)
 
 
-def references(conj: Conjunction) -> set[str]:
-    return {a.value.alias for a in conj if isinstance(a.value, Ref)}
-
-
-def to_engine(atom: Atom, alias_of_self: str) -> dict:
+def to_engine(atom: Atom) -> dict:
     """One atom as a durable-rules JSON test."""
     value = atom.value
     if isinstance(value, Ref):

@@ -466,7 +466,10 @@ class _Checker:
                 self.problem(f"{uwhere}/event", f"unknown event type {raw['event']!r}")
             utype = self.event_type_of(raw["event"])
             found, _ = self.test(raw["where"], f"{uwhere}/where", utype, dict(pattern_types, self=utype))
-            if found is not None:
+            if found is not None and len(found) != 1:
+                # one negated pattern per exception: the engine cannot negate an alternative
+                self.problem(f"{uwhere}/where", "an exception must be a single conjunction (no any, in or not-all)")
+            elif found is not None:
                 unless.append(Unless(raw["id"], raw["event"], found, raw["explain"], raw.get("cites", "")))
         outcome = m["outcome"]
         kind = outcome["kind"]

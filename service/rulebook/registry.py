@@ -17,6 +17,11 @@ DRAFT_STATUSES = ("draft",)  # evaluated on request only
 # "announced": registered, no published text, no rules
 
 
+def bundle_revision(versions: list[str]) -> str:
+    """One hash over the entries ``policy@version:sha256`` of a bundle."""
+    return hashlib.sha256("\n".join(versions).encode()).hexdigest()
+
+
 @dataclass
 class Registry:
     directory: Path
@@ -72,8 +77,7 @@ class Registry:
         """What law this process holds: every version with its file hash, and one
         revision hash over them all (as OPA reports its bundle revision)."""
         versions = [f"{v.key}:{v.sha256}" for v in self.all_versions()]
-        revision = hashlib.sha256("\n".join(versions).encode()).hexdigest()
-        return {"revision": revision, "versions": versions}
+        return {"revision": bundle_revision(versions), "versions": versions}
 
     def check_shared(self) -> None:
         """A cap or stacking group naming measures of other documents is shared: every file
