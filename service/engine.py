@@ -63,6 +63,9 @@ class Rule:
     name: str
     condition: dict  # durable-rules JSON condition: {"all": [...]}
     action: Action
+    # >0: the action receives a list of up to this many frames, every match
+    # ready at once, instead of being called once per match
+    batch: int = 0
 
 
 _session_ids = itertools.count(1)
@@ -78,7 +81,7 @@ class Ruleset:
         for rule in rules:
             if rule.name in definition:
                 raise EngineError(f"{name}: duplicate rule name {rule.name}")
-            definition[rule.name] = rule.condition
+            definition[rule.name] = dict(rule.condition, cap=rule.batch) if rule.batch else rule.condition
             self._actions[rule.name] = rule.action
         self.definition = definition
         self.rule_count = len(rules)

@@ -63,52 +63,55 @@ def check_pins(registry: Registry, pins: dict) -> None:
 def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict, include_drafts: bool,
             only: set | None = None) -> Resolution:
     """``only``: the version keys (policy@version) to consider — a replay's bundle."""
-    check_pins(registry, pins)
+    if pins:
+        check_pins(registry, pins)
     assignments: list[Assignment] = []
     not_applicable, notices = [], []
     for policy in sorted(registry.versions):
-        versions = [v for v in registry.policy_versions(policy) if only is None or v.key in only]
+        versions = registry.versions[policy]
+        if only is not None:
+            versions = [v for v in versions if v.key in only]
         if not versions:
             continue
         reason = in_scope(versions[-1], applicant)
         if reason:
             not_applicable.append({"policy": policy, "reason": reason})
             continue
-        by_version: dict[str, Assignment] = {}
-
-        def assign(version: RulesetVersion, event_id: str, role: str, what_if: bool = False) -> None:
-            entry = by_version.setdefault(version.version, Assignment(version, what_if=what_if))
-            entry.roles[event_id] = role
+        # version -> {event id: role}; a version without rules judges nothing and is left out
+        roles: dict[str, dict] = {}  # version key -> {event id: role}
+        held: dict[str, RulesetVersion] = {}
 
         if policy in pins:
             pinned = registry.get(policy, pins[policy])
             if pinned.status == "announced":
                 notices.append(_announced(pinned))
                 continue
-            for event in events:
-                assign(pinned, event["id"], "in" if pinned.in_window(event["day"]) else "out",
-                       what_if=pinned.status in DRAFT_STATUSES)
+            if pinned.measures:
+                held[pinned.key] = pinned
+                roles[pinned.key] = {e["id"]: "in" if pinned.in_window(e["day"]) else "out" for e in events}
         else:
             law = [v for v in versions if v.status in EVALUATED_STATUSES]
-            drafts = [v for v in versions if v.status in DRAFT_STATUSES]
-            for version in versions:
-                if version.status == "announced" and include_drafts:
-                    notices.append(_announced(version))
+            drafts = [v for v in versions if v.status in DRAFT_STATUSES and v.measures]
+            held.update((v.key, v) for v in law + drafts)
+            if include_drafts:
+                notices += [_announced(v) for v in versions if v.status == "announced"]
             for event in events:
+                day = event["day"]
                 if law:
-                    judge = next((v for v in law if v.in_window(event["day"])), None)
-                    if judge is not None:
-                        assign(judge, event["id"], "in")
-                    else:
-                        assign(_nearest(law, event["day"]), event["id"], "out")
+                    judge = next((v for v in law if v.in_window(day)), None)
+                    role = "in"
+                    if judge is None:
+                        judge, role = _nearest(law, day), "out"
+                    if judge.measures:
+                        roles.setdefault(judge.key, {})[event["id"]] = role
                 for draft in drafts:
                     if include_drafts:
-                        assign(draft, event["id"], "in" if draft.in_window(event["day"]) else "out", what_if=True)
+                        roles.setdefault(draft.key, {})[event["id"]] = "in" if draft.in_window(day) else "out"
                     elif not law:
-                        assign(draft, event["id"], "draft", what_if=True)
-        for key in sorted(by_version, key=lambda k: (by_version[k].version.effective_from, k)):
-            if by_version[key].version.measures:
-                assignments.append(by_version[key])
+                        roles.setdefault(draft.key, {})[event["id"]] = "draft"
+        for key in sorted(roles, key=lambda k: (held[k].effective_from, held[k].version)):
+            version = held[key]
+            assignments.append(Assignment(version, roles[key], what_if=version.status in DRAFT_STATUSES))
     return Resolution(assignments, not_applicable, notices)
 
 

@@ -208,13 +208,12 @@ class RulesetVersion:
     cap_of: dict = field(default_factory=dict, repr=False, compare=False)  # measure id -> Cap
     group_of: dict = field(default_factory=dict, repr=False, compare=False)  # measure id -> StackingGroup
 
+    key: str = field(default="", repr=False, compare=False)  # policy@version
+
     def __post_init__(self):
         self.cap_of = {mid: cap for cap in self.caps for mid in cap.counts}
         self.group_of = {mid: group for group in self.stacking for mid in group.members}
-
-    @property
-    def key(self) -> str:
-        return f"{self.policy}@{self.version}"
+        self.key = f"{self.policy}@{self.version}"
 
     def in_window(self, day: int) -> bool:
         return self.effective_from <= day and (self.effective_until is None or day <= self.effective_until)

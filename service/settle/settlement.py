@@ -64,24 +64,32 @@ class Settlement:
         def beaten_by_prior(session, frame):
             session.context.beaten(frame["lo"]["c"], frame["hi"]["m"], None)
 
-        def claim(session, frame):
-            claim_fact, ledger = frame["c"], frame["l"]
-            session.retract_fact(dict(ledger))
-            remaining, count = ledger["rem"], ledger["cnt"]
-            asked = claim_fact["a"]
-            if count == 0 or (ledger["span"] and claim_fact["y"] - ledger["last"] < ledger["span"]):
-                status, granted = "already_granted", 0
-            elif remaining == 0:
-                status, granted = "cap_exhausted", 0
-            else:
-                status = "granted"
-                granted = asked if remaining == NO_LIMIT or asked == NO_LIMIT else min(asked, remaining)
-            next_ledger = {"t": "led", "cap": ledger["cap"], "k": ledger["k"], "pos": ledger["pos"] + 1,
-                           "span": ledger["span"], "last": claim_fact["y"] if status == "granted" else ledger["last"],
-                           "rem": remaining if remaining == NO_LIMIT or status != "granted" or asked == NO_LIMIT else remaining - granted,
-                           "cnt": count if count == NO_LIMIT or status != "granted" else count - 1}
-            session.context.claimed(claim_fact["c"], status, granted, remaining, count)
-            session.assert_fact(next_ledger)
+        def claim(session, frames):
+            # one frame per ledger whose next claim is due; a ledger's claims
+            # come one round after another, each round seeing the previous one's ledger
+            following = []
+            for frame in frames:
+                claim_fact, ledger = frame["c"], frame["l"]
+                remaining, count = ledger["rem"], ledger["cnt"]
+                asked = claim_fact["a"]
+                if count == 0 or (ledger["span"] and claim_fact["y"] - ledger["last"] < ledger["span"]):
+                    status, granted = "already_granted", 0
+                elif remaining == 0:
+                    status, granted = "cap_exhausted", 0
+                else:
+                    status = "granted"
+                    granted = asked if remaining == NO_LIMIT or asked == NO_LIMIT else min(asked, remaining)
+                session.context.claimed(claim_fact["c"], status, granted, remaining, count)
+                if ledger["pos"] + 1 == ledger["n"]:
+                    continue  # no claim is left on this ledger
+                took = status == "granted"
+                following.append({
+                    "t": "led", "cap": ledger["cap"], "k": ledger["k"], "pos": ledger["pos"] + 1, "n": ledger["n"],
+                    "span": ledger["span"], "last": claim_fact["y"] if took else ledger["last"],
+                    "rem": remaining if remaining == NO_LIMIT or not took or asked == NO_LIMIT else remaining - granted,
+                    "cnt": count if count == NO_LIMIT or not took else count - 1})
+            if following:
+                session.assert_all(following)
 
         def conflict(session, frame):
             session.context.conflict(frame["lo"]["c"], frame["hi"]["m"], frame["hi"]["c"])
@@ -112,9 +120,11 @@ class Settlement:
                 {"hi": {"$and": [{"t": "sc"}, {"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"w": 0},
                                  {"$neq": {"m": {"lo": "m"}}}, {"$lt": {"a": {"lo": "a"}}}]}}]},
                 conflict),
+            # a spent ledger stays in working memory: only the claim of its position could match it
             Rule("cap:claim", {"all": [
                 {"c": {"t": "cc"}},
-                {"l": {"$and": [{"t": "led"}, {"cap": {"c": "cap"}}, {"k": {"c": "k"}}, {"pos": {"c": "pos"}}]}}]}, claim),
+                {"l": {"$and": [{"t": "led"}, {"cap": {"c": "cap"}}, {"k": {"c": "k"}}, {"pos": {"c": "pos"}}]}}]}, claim,
+                batch=1000),
         ]
         return rules
 
@@ -140,9 +150,16 @@ class Settlement:
                                         "k": scope_key(group.per, None, prior), "r": group.members.index(prior["measure"]),
                                         "w": 0})
         context.groups = groups
-        with self.ruleset.session(context) as session:
-            session.assert_and_drain(stack_facts)
+        stack_facts = _contested(stack_facts)
+        claims, ledgers = [], {}
+        if not stack_facts:
             claims, ledgers = self._claims(registry, ordered, prior_awards, context)
+            if not claims:
+                return context.beaten_by, context.settled, context.conflicts
+        with self.ruleset.session(context) as session:
+            if stack_facts:
+                session.assert_and_drain(stack_facts)
+                claims, ledgers = self._claims(registry, ordered, prior_awards, context)
             session.assert_and_drain(list(ledgers.values()) + claims)
         missing = [c["c"] for c in claims if c["c"] not in context.settled]
         if missing:
@@ -169,7 +186,20 @@ class Settlement:
             claims.append({"t": "cc", "c": cand.cid, "cap": cap.id, "k": key, "pos": pos, "a": _asked(cand),
                            "y": cand.event["year"]})
             context.caps[cand.cid] = cap
+        for slot, ledger in ledgers.items():
+            ledger["n"] = positions[slot]
         return claims, ledgers
+
+
+def _contested(stack_facts: list[dict]) -> list[dict]:
+    """The stacking facts that can meet a rival: every stacking rule pairs a
+    candidate with another fact of its group and key, so a candidate alone in
+    its group and key, and priors no candidate shares one with, can fire nothing."""
+    by_slot: dict[tuple, list] = {}
+    for fact in stack_facts:
+        by_slot.setdefault((fact["g"], fact["k"]), []).append(fact)
+    return [fact for fact in stack_facts
+            if len(facts := by_slot[(fact["g"], fact["k"])]) > 1 and any(f["t"] == "sc" for f in facts)]
 
 
 def _asked(cand: Candidate) -> int:
