@@ -38,7 +38,8 @@ BASE_EVENT_FIELDS = ("t", "id", "type", "date", "year", "role", "ord")
 @dataclass(frozen=True)
 class CompiledVersion:
     ruleset: Ruleset
-    event_fields: dict  # event type -> the fields its rules test; facts carry no others
+    event_fields: dict  # event type -> the fields its rules test, but role; facts carry no others
+    fact_types: frozenset  # the ``t`` of every fact some rule's pattern tests; no other fact can match
 
 
 def compile_version(version: RulesetVersion) -> CompiledVersion:
@@ -46,7 +47,21 @@ def compile_version(version: RulesetVersion) -> CompiledVersion:
     for measure in version.measures:
         rules += _measure_rules(version, measure)
     rules += _shared_denial_rules(version)
-    return CompiledVersion(Ruleset(f"{version.policy}@{version.version}", rules), _event_fields(version))
+    fields = {event: tuple(f for f in names if f != "role") for event, names in _event_fields(version).items()}
+    return CompiledVersion(Ruleset(f"{version.policy}@{version.version}", rules), fields,
+                           frozenset(t for rule in rules for t in _fact_types(rule.condition)))
+
+
+def _fact_types(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "t" and isinstance(value, str):
+                yield value
+            else:
+                yield from _fact_types(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _fact_types(item)
 
 
 def _event_fields(version: RulesetVersion) -> dict:

@@ -48,10 +48,10 @@ def canonical_events(events: list[dict]) -> list[dict]:
 def applicant_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
     attributes = applicant.get("attributes") or {}
     app = {"t": "app"}
-    for name in ("kind", "zone", "city", "zone_level", "zone_type"):
+    for name in APPLICANT_FIELDS:
         app[name] = applicant.get(name) or ""
-    for name, spec in vocab.attributes.items():
-        app[name] = _engine_value(spec.type, attributes.get(name))
+    for name, kind in vocab.attribute_kinds:
+        app[name] = _engine_value(kind, attributes.get(name))
     facts = [app]
     for index, incident in enumerate(applicant.get("incidents") or []):
         facts.append({"t": "inc", "i": index, "year": incident["year"], "type": incident["type"],
@@ -61,28 +61,29 @@ def applicant_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> l
     return facts
 
 
-def applicant_fields(vocab: Vocabulary, applicant: dict) -> dict:
+def applicant_fields(app: dict) -> dict:
     """The applicant's fields and attributes as ``applicant_<name>``: every event fact
     that reaches the engine carries those its rules test, so no rule needs a join."""
-    attributes = applicant.get("attributes") or {}
-    about = {f"{APPLICANT_PREFIX}{name}": applicant.get(name) or "" for name in APPLICANT_FIELDS}
-    for name, spec in vocab.attributes.items():
-        about[f"{APPLICANT_PREFIX}{name}"] = _engine_value(spec.type, attributes.get(name))
-    return about
+    return {f"{APPLICANT_PREFIX}{name}": value for name, value in app.items() if name not in ("t", "sid")}
 
 
 def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
-    """The full fact of each event, before any version gives it a role."""
-    attributes = applicant.get("attributes") or {}
-    hte_since = day(attributes.get("high_tech_enterprise_since"))
+    """The full fact of each event: every field its type declares, as the engine compares it."""
+    hte_since = day((applicant.get("attributes") or {}).get("high_tech_enterprise_since"))
     facts = []
     for event in events:
         fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": event["day"], "year": event["year"],
-                "ord": event["ord"], "role": "ctx"}
-        for name, field in vocab.events[event["type"]].fields.items():
-            fact[name] = _engine_value(field.type, event.get(name))
+                "ord": event["ord"]}
+        for name, kind in vocab.event_kinds[event["type"]]:
+            value = event.get(name)
+            fact[name] = _DEFAULTS[kind] if value is None else _CONVERT[kind](value) if kind in _CONVERT else value
         fact["hte_since"] = hte_since
         fact["key_platform"] = event.get("platform_id") or event["id"]
         fact["key_project"] = event.get("project_id") or event["id"]
         facts.append(fact)
     return facts
+
+
+_CONVERT = {"date": day, "money": fen, "decimal": lambda value: int(Decimal(value) * MICRO)}
+
+

@@ -87,18 +87,28 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
     denials: list[Denial] = []
     applicant = case["applicant"]
     base = event_facts(vocab, applicant, events)
-    about_applicant = applicant_fields(vocab, applicant)
+    by_id = {f["id"]: f for f in base}
+    about = applicant_facts(vocab, applicant, events)
+    about_applicant = applicant_fields(about[0])
     for assignment in resolution.assignments:
         version = assignment.version
         compiled = registry.compiled[version.key]
         roles = assignment.roles
-        full = [dict(f, role=roles.get(f["id"], "ctx")) for f in base]
-        context = Evaluation(assignment.what_if, trace, version.key, {f["id"]: f for f in full})
-        wanted = compiled.event_fields
-        # an event no rule of this version tests has nothing to do in its session
-        trimmed = [{k: f[k] if k in f else about_applicant[k] for k in wanted[f["type"]]}
-                   for f in full if f["type"] in wanted]
-        compiled.ruleset.run_phases([applicant_facts(vocab, applicant, events), trimmed, [{"t": "ph", "n": 3}]], context)
+        context = Evaluation(assignment.what_if, trace, version.key, by_id)
+        wanted, tested = compiled.event_fields, compiled.fact_types
+        # an event no rule of this version tests has nothing to do in its session,
+        # and the facts of a kind no rule tests would match nothing
+        trimmed = []
+        for f in base:
+            fields = wanted.get(f["type"])
+            if fields is not None:
+                fact = {k: f[k] if k in f else about_applicant[k] for k in fields}
+                fact["role"] = roles.get(f["id"], "ctx")
+                trimmed.append(fact)
+        phases = [[fact for fact in about if fact["t"] in tested], trimmed]
+        if "ph" in tested:
+            phases.append([{"t": "ph", "n": 3}])
+        compiled.ruleset.run_phases(phases, context)
         granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}
         candidates += context.candidates.values()
         # a denial on a (measure, event) that another joined event grants is noise
