@@ -67,8 +67,7 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
         check_pins(registry, pins)
     assignments: list[Assignment] = []
     not_applicable, notices = [], []
-    for policy in sorted(registry.versions):
-        versions = registry.versions[policy]
+    for policy, versions in registry.by_policy:
         if only is not None:
             versions = [v for v in versions if v.key in only]
         if not versions:
@@ -77,7 +76,6 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
         if reason:
             not_applicable.append({"policy": policy, "reason": reason})
             continue
-        # version -> {event id: role}; a version without rules judges nothing and is left out
         roles: dict[str, dict] = {}  # version key -> {event id: role}
         held: dict[str, RulesetVersion] = {}
 
@@ -92,15 +90,19 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
         else:
             law = [v for v in versions if v.status in EVALUATED_STATUSES]
             drafts = [v for v in versions if v.status in DRAFT_STATUSES and v.measures]
-            held.update((v.key, v) for v in law + drafts)
             if include_drafts:
                 notices += [_announced(v) for v in versions if v.status == "announced"]
+            if not any(v.measures for v in law) and not drafts:
+                continue  # nothing here has rules to judge an event by
+            held.update((v.key, v) for v in law + drafts)
             for event in events:
                 day = event["day"]
                 if law:
-                    judge = next((v for v in law if v.in_window(day)), None)
-                    role = "in"
-                    if judge is None:
+                    for judge in law:
+                        if judge.effective_from <= day and (judge.effective_until is None or day <= judge.effective_until):
+                            role = "in"
+                            break
+                    else:
                         judge, role = _nearest(law, day), "out"
                     if judge.measures:
                         roles.setdefault(judge.key, {})[event["id"]] = role

@@ -32,7 +32,9 @@ def _pattern(base: dict, atoms) -> dict:
     return tests[0] if len(tests) == 1 else {"$and": tests}
 
 
-BASE_EVENT_FIELDS = ("t", "id", "type", "date", "year", "role", "ord")
+# what every event fact in a session carries: its kind, identity, type, role, and the
+# year that eligibility bars join on; its date and other fields only where a rule tests them
+BASE_EVENT_FIELDS = ("t", "id", "type", "year", "role")
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,10 @@ def _engine_value(kind: str, value):
 
 def canonical_events(events: list[dict]) -> list[dict]:
     """Events with ``day``, ``year`` and ``ord`` (their rank in date, type, id order)."""
-    prepared = [dict(e, day=day(e["date"]), year=day(e["date"]) // 10000) for e in events]
+    prepared = []
+    for event in events:
+        when = day(event["date"])
+        prepared.append(dict(event, day=when, year=when // 10000))
     prepared.sort(key=lambda e: (e["day"], e["type"], e["id"]))
     for index, event in enumerate(prepared):
         event["ord"] = index

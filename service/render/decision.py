@@ -10,7 +10,9 @@ TOTALLED_KINDS = ("fixed", "computed")
 
 
 def money(fen: int) -> str:
-    return f"{Decimal(fen) / 100:.2f}"
+    """Integer fen as yuan with two decimals (exact: no Decimal or float on the way)."""
+    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
 
 
 def _readings(version, names, lang: str) -> list[str]:

@@ -120,6 +120,14 @@ class Registry:
         if problems:
             raise RulesetError("rulesets", problems)
 
+    @property
+    def by_policy(self) -> list[tuple[str, list[RulesetVersion]]]:
+        """(policy, its versions) in policy order; the registry never changes once loaded."""
+        cached = self.__dict__.get("_by_policy")
+        if cached is None:
+            cached = self.__dict__["_by_policy"] = [(p, self.versions[p]) for p in sorted(self.versions)]
+        return cached
+
     def policy_versions(self, policy: str) -> list[RulesetVersion]:
         return self.versions.get(policy, [])
 
