@@ -116,7 +116,8 @@ def _bar_action(cond_id: str, year_of):
         year = year_of(frame)
         if session.context.tracing:
             session.context.trace_rule(f"eligibility {cond_id} fails in {year}")
-        session.assert_fact({"t": "bar", "cond": cond_id, "year": year}, idempotent=True)
+        # the same bar drawn twice has the same id, so the core observes it once
+        session.assert_fact({"t": "bar", "id": f"bar|{cond_id}|{year}", "cond": cond_id, "year": year}, idempotent=True)
     return bar
 
 

@@ -9,6 +9,7 @@ from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX, Vocabulary
 
 _DEFAULTS = {"bool": False, "date": 0, "money": 0, "int": 0, "string": "", "enum": "", "decimal": 0}
 MICRO = Decimal(1_000_000)
+EVENT_ID_PREFIX = "e|"  # an event's id in a session; every other fact's id has no "e|" prefix
 
 
 def day(value) -> int:
@@ -50,24 +51,24 @@ def canonical_events(events: list[dict]) -> list[dict]:
 
 def applicant_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
     attributes = applicant.get("attributes") or {}
-    app = {"t": "app"}
+    app = {"t": "app", "id": "app"}
     for name in APPLICANT_FIELDS:
         app[name] = applicant.get(name) or ""
     for name, kind in vocab.attribute_kinds:
         app[name] = _engine_value(kind, attributes.get(name))
     facts = [app]
     for index, incident in enumerate(applicant.get("incidents") or []):
-        facts.append({"t": "inc", "i": index, "year": incident["year"], "type": incident["type"],
+        facts.append({"t": "inc", "id": f"inc|{index}", "i": index, "year": incident["year"], "type": incident["type"],
                       "grade": vocab.grade_rank(incident["grade"]) if incident.get("grade") else 0})
     for year in sorted({e["year"] for e in events}):
-        facts.append({"t": "yr", "year": year})
+        facts.append({"t": "yr", "id": f"yr|{year}", "year": year})
     return facts
 
 
 def applicant_fields(app: dict) -> dict:
     """The applicant's fields and attributes as ``applicant_<name>``: every event fact
     that reaches the engine carries those its rules test, so no rule needs a join."""
-    return {f"{APPLICANT_PREFIX}{name}": value for name, value in app.items() if name not in ("t", "sid")}
+    return {f"{APPLICANT_PREFIX}{name}": value for name, value in app.items() if name not in ("t", "id", "sid")}
 
 
 def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from ..resolve import Resolution
 from ..rulebook.registry import Registry
 from ..vocabulary import Vocabulary
-from .facts import applicant_facts, applicant_fields, event_facts
+from .facts import EVENT_ID_PREFIX, applicant_facts, applicant_fields, event_facts
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Evaluation:
         return self._events[event["id"]]
 
     def candidate(self, version, measure, event, supporting, amount, amount_max, floor, branch) -> None:
-        event = self._events[event["id"]]
+        """``event``: the trigger's full fact; ``supporting``: the joined events as the engine holds them."""
         supporting = [self._events[s["id"]] for s in supporting]
         cand = Candidate(version, measure, event, supporting, amount, amount_max, floor, branch, self.what_if)
         # several joined events can support one grant; the first one derived stands
@@ -87,7 +87,9 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
     denials: list[Denial] = []
     applicant = case["applicant"]
     base = event_facts(vocab, applicant, events)
-    by_id = {f["id"]: f for f in base}
+    # in a session an event's id is prefixed, so that no event id can collide with
+    # the ids of the applicant, incident, year and phase facts (which skip the core's content hash)
+    by_id = {EVENT_ID_PREFIX + f["id"]: f for f in base}
     about = applicant_facts(vocab, applicant, events)
     about_applicant = applicant_fields(about[0])
     for assignment in resolution.assignments:
@@ -103,11 +105,12 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
             fields = wanted.get(f["type"])
             if fields is not None:
                 fact = {k: f[k] if k in f else about_applicant[k] for k in fields}
+                fact["id"] = EVENT_ID_PREFIX + f["id"]
                 fact["role"] = roles.get(f["id"], "ctx")
                 trimmed.append(fact)
         phases = [[fact for fact in about if fact["t"] in tested], trimmed]
         if "ph" in tested:
-            phases.append([{"t": "ph", "n": 3}])
+            phases.append([{"t": "ph", "id": "ph", "n": 3}])
         compiled.ruleset.run_phases(phases, context)
         granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}
         candidates += context.candidates.values()

@@ -11,9 +11,10 @@ the same key that ranks before it (``keep: first``) or is larger
 group already received (prior awards).
 
 Phase B, caps: each cap and key has a ledger (what remains after prior
-awards, in fen and in count). Candidates claim it one after another in the
-case's canonical order, in-force before what-if, so a draft never takes what
-the law in force grants.
+awards, in fen and in count), which the first claim on it carries. Candidates
+claim it one after another in the case's canonical order, in-force before
+what-if, so a draft never takes what the law in force grants; each round of
+claims (one per ledger) is one action, and writes the ledger the next claim sees.
 """
 from __future__ import annotations
 
@@ -69,7 +70,9 @@ class Settlement:
             # come one round after another, each round seeing the previous one's ledger
             following = []
             for frame in frames:
-                claim_fact, ledger = frame["c"], frame["l"]
+                # a ledger's first claim carries the ledger as it opens (after prior awards)
+                claim_fact = frame["c"]
+                ledger = frame.get("l") or claim_fact
                 remaining, count = ledger["rem"], ledger["cnt"]
                 asked = claim_fact["a"]
                 if count == 0 or (ledger["span"] and claim_fact["y"] - ledger["last"] < ledger["span"]):
@@ -84,7 +87,8 @@ class Settlement:
                     continue  # no claim is left on this ledger
                 took = status == "granted"
                 following.append({
-                    "t": "led", "cap": ledger["cap"], "k": ledger["k"], "pos": ledger["pos"] + 1, "n": ledger["n"],
+                    "t": "led", "id": f"led|{ledger['cap']}|{ledger['k']}|{ledger['pos'] + 1}",
+                    "cap": ledger["cap"], "k": ledger["k"], "pos": ledger["pos"] + 1, "n": ledger["n"],
                     "span": ledger["span"], "last": claim_fact["y"] if took else ledger["last"],
                     "rem": remaining if remaining == NO_LIMIT or not took or asked == NO_LIMIT else remaining - granted,
                     "cnt": count if count == NO_LIMIT or not took else count - 1})
@@ -120,9 +124,10 @@ class Settlement:
                 {"hi": {"$and": [{"t": "sc"}, {"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"w": 0},
                                  {"$neq": {"m": {"lo": "m"}}}, {"$lt": {"a": {"lo": "a"}}}]}}]},
                 conflict),
+            Rule("cap:open", {"all": [{"c": {"$and": [{"t": "cc"}, {"pos": 0}]}}]}, claim, batch=1000),
             # a spent ledger stays in working memory: only the claim of its position could match it
             Rule("cap:claim", {"all": [
-                {"c": {"t": "cc"}},
+                {"c": {"$and": [{"t": "cc"}, {"$gt": {"pos": 0}}]}},
                 {"l": {"$and": [{"t": "led"}, {"cap": {"c": "cap"}}, {"k": {"c": "k"}}, {"pos": {"c": "pos"}}]}}]}, claim,
                 batch=1000),
         ]
@@ -138,7 +143,7 @@ class Settlement:
             if group is None:
                 continue
             groups[cand.cid] = group
-            stack_facts.append({"t": "sc", "c": cand.cid, "m": cand.measure.id, "g": group.id, "mode": group.keep,
+            stack_facts.append({"t": "sc", "id": f"sc|{cand.cid}", "c": cand.cid, "m": cand.measure.id, "g": group.id, "mode": group.keep,
                                 "k": scope_key(group.per, cand.event), "r": group.members.index(cand.measure.id),
                                 "a": _asked(cand), "w": int(cand.what_if)})
             if group.id in priors_added:
@@ -146,31 +151,32 @@ class Settlement:
             priors_added.add(group.id)
             for i, prior in enumerate(prior_awards):
                 if prior["measure"] in group.members:
-                    stack_facts.append({"t": "sp", "i": i, "m": prior["measure"], "g": group.id,
+                    stack_facts.append({"t": "sp", "id": f"sp|{i}|{group.id}", "i": i, "m": prior["measure"], "g": group.id,
                                         "k": scope_key(group.per, None, prior), "r": group.members.index(prior["measure"]),
                                         "w": 0})
         context.groups = groups
         stack_facts = _contested(stack_facts)
-        claims, ledgers = [], {}
+        claims = []
         if not stack_facts:
-            claims, ledgers = self._claims(registry, ordered, prior_awards, context)
+            claims = self._claims(registry, ordered, prior_awards, context)
             if not claims:
                 return context.beaten_by, context.settled, context.conflicts
         with self.ruleset.session(context) as session:
             if stack_facts:
                 session.assert_and_drain(stack_facts)
-                claims, ledgers = self._claims(registry, ordered, prior_awards, context)
-            session.assert_and_drain(list(ledgers.values()) + claims)
+                claims = self._claims(registry, ordered, prior_awards, context)
+            session.assert_and_drain(claims)
         missing = [c["c"] for c in claims if c["c"] not in context.settled]
         if missing:
             raise RuntimeError(f"settlement left claims unsettled: {missing}")
         return context.beaten_by, context.settled, context.conflicts
 
     @staticmethod
-    def _claims(registry, ordered, prior_awards, context):
-        """Claims on each cap ledger by the candidates that survived stacking, in order."""
-        claims, ledgers = [], {}
-        positions: dict[tuple, int] = {}
+    def _claims(registry, ordered, prior_awards, context) -> list[dict]:
+        """Claims on each cap ledger by the candidates that survived stacking, in order;
+        the first claim on a ledger opens it."""
+        claims = []
+        opened: dict[tuple, dict] = {}  # (cap, key) -> its first claim
         for cand in ordered:
             if cand.cid in context.beaten_by:
                 continue
@@ -178,17 +184,15 @@ class Settlement:
             if cap is None:
                 continue
             key = scope_key(cap.per, cand.event)
-            slot = (cap.id, key)
-            if slot not in ledgers:
-                ledgers[slot] = _ledger(cap, key, prior_awards)
-            pos = positions.get(slot, 0)
-            positions[slot] = pos + 1
-            claims.append({"t": "cc", "c": cand.cid, "cap": cap.id, "k": key, "pos": pos, "a": _asked(cand),
-                           "y": cand.event["year"]})
+            first = opened.get((cap.id, key))
+            claim = {"t": "cc", "id": f"cc|{cand.cid}", "c": cand.cid, "cap": cap.id, "k": key,
+                     "pos": first["n"] if first else 0, "a": _asked(cand), "y": cand.event["year"]}
+            if first is None:
+                opened[(cap.id, key)] = first = _open_ledger(claim, cap, key, prior_awards)
+            first["n"] += 1
+            claims.append(claim)
             context.caps[cand.cid] = cap
-        for slot, ledger in ledgers.items():
-            ledger["n"] = positions[slot]
-        return claims, ledgers
+        return claims
 
 
 def _contested(stack_facts: list[dict]) -> list[dict]:
@@ -210,13 +214,15 @@ def _asked(cand: Candidate) -> int:
     return NO_LIMIT
 
 
-def _ledger(cap, key: str, prior_awards: list[dict]) -> dict:
+def _open_ledger(claim: dict, cap, key: str, prior_awards: list[dict]) -> dict:
+    """Write the cap's ledger as it opens for this case into its first claim: what remains after prior awards."""
     counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key]
-    remaining = NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted))
-    count = NO_LIMIT if cap.count is None else max(0, cap.count - len(counted))
-    last = max((day(p["date"]) // 10000 for p in counted), default=0)
-    return {"t": "led", "cap": cap.id, "k": key, "pos": 0, "rem": remaining, "cnt": count,
-            "span": cap.span or 0, "last": last}
+    claim["rem"] = NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted))
+    claim["cnt"] = NO_LIMIT if cap.count is None else max(0, cap.count - len(counted))
+    claim["last"] = max((day(p["date"]) // 10000 for p in counted), default=0)
+    claim["span"] = cap.span or 0
+    claim["n"] = 0  # how many claims the ledger will see
+    return claim
 
 
 class _Context:
