@@ -97,13 +97,18 @@ def _event_fields(version: RulesetVersion) -> dict:
 
 
 # -- stage 1: eligibility -----------------------------------------------------
+EVERY_YEAR = 0  # the year of a bar drawn from what the applicant is, not from an incident
+# a bar in an event's year, or in every year
+BAR_PATTERNS = ({"$and": [{"t": "bar"}, {"year": {"e": "year"}}]}, {"$and": [{"t": "bar"}, {"year": EVERY_YEAR}]})
+
 def _eligibility_rules(version: RulesetVersion) -> list[Rule]:
     rules = []
     for cond in version.eligibility_conditions:
         for k, conj in enumerate(cond.failing):
             if cond.on == "applicant":
-                condition = {"all": [{"a": _pattern({"t": "app"}, conj)}, {"y": {"t": "yr"}}]}
-                year_of = lambda frame: frame["y"]["year"]  # noqa: E731
+                # what the applicant is does not change with the year: one bar for every year
+                condition = {"all": [{"a": _pattern({"t": "app"}, conj)}]}
+                year_of = lambda frame: EVERY_YEAR  # noqa: E731
             else:
                 condition = {"all": [{"i": _pattern({"t": "inc"}, conj)}]}
                 year_of = lambda frame: frame["i"]["year"]  # noqa: E731
@@ -115,7 +120,7 @@ def _bar_action(cond_id: str, year_of):
     def bar(session, frame):
         year = year_of(frame)
         if session.context.tracing:
-            session.context.trace_rule(f"eligibility {cond_id} fails in {year}")
+            session.context.trace_rule(f"eligibility {cond_id} fails " + (f"in {year}" if year else "in every year"))
         # the same bar drawn twice has the same id, so the core observes it once
         session.assert_fact({"t": "bar", "id": f"bar|{cond_id}|{year}", "cond": cond_id, "year": year}, idempotent=True)
     return bar
@@ -167,7 +172,7 @@ def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
         choices.append([{"trigger": [Atom(measure.amount_by, "eq", key)], "_case": key} for key in measure.amounts])
     elif measure.branches:
         choices.append([{"trigger": list(conj), "_case": k} for k, b in enumerate(measure.branches) for conj in b.when])
-    no_bar = [{"b$not": {"$and": [{"t": "bar"}, {"year": {"e": "year"}}]}}] if measure.eligibility else []
+    no_bar = [{f"b{k}$not": bar} for k, bar in enumerate(BAR_PATTERNS)] if measure.eligibility else []
     no_exception = [{f"u{k}$not": _pattern({"t": "ev", "type": u.event}, u.where[0])}
                     for k, u in enumerate(measure.unless)]
     for n, combination in enumerate(product(*choices) if choices else [()]):
@@ -205,11 +210,12 @@ def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
     if anchor == "trigger":
         return rules  # its bar and window denials come from the shared rules below
     if measure.eligibility:
-        rules.append(Rule(
-            f"{measure.id}:deny:bar",
-            {"all": patterns(join_match, anchor_role="in", extra=[{"b": {"$and": [{"t": "bar"}, {"year": {"e": "year"}}]}}])},
-            _bar_denial_action(version, measure),
-        ))
+        for k, bar in enumerate(BAR_PATTERNS):
+            rules.append(Rule(
+                f"{measure.id}:deny:bar:{k}",
+                {"all": patterns(join_match, anchor_role="in", extra=[{"b": bar}])},
+                _bar_denial_action(version, measure),
+            ))
     for role, reason in (("out", "outside_window"), ("draft", "draft_not_requested")):
         rules.append(Rule(
             f"{measure.id}:deny:{role}",
@@ -245,9 +251,9 @@ def _shared_denial_rules(version: RulesetVersion) -> list[Rule]:
                 if measure.eligibility:
                     session.context.denial(version, measure, event, "not_eligible", cond.id, cond.explain,
                                            article=version.eligibility["article"], cites=cond.cites)
-        rules.append(Rule("eligibility:deny", {"all": [
-            {"e": {"$and": [{"t": "ev"}, {"role": "in"}]}},
-            {"b": {"$and": [{"t": "bar"}, {"year": {"e": "year"}}]}}]}, barred))
+        for k, bar in enumerate(BAR_PATTERNS):
+            rules.append(Rule(f"eligibility:deny:{k}", {"all": [
+                {"e": {"$and": [{"t": "ev"}, {"role": "in"}]}}, {"b": bar}]}, barred))
     return rules
 
 
