@@ -1,7 +1,6 @@
 """The decision as the contract (shared/docs/contract.md) shapes it."""
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 from .messages import conflict_note, denial_detail
@@ -38,35 +37,37 @@ def _static(version, measure, lang: str) -> tuple[dict, dict]:
 def outcome(cand, conflicts, settled, lang: str) -> dict:
     version, measure = cand.version, cand.measure
     head, tail, notes = _static(version, measure, lang)
-    out = dict(head)
+    out = head.copy()
     out["event"] = cand.event["id"]
     if cand.supporting:
         out["supporting_events"] = [s["id"] for s in cand.supporting]
-    granted = settled.amount if settled else None
-    if measure.kind in TOTALLED_KINDS or (measure.kind == "tax" and cand.amount is not None):
-        out["amount"] = money(granted if settled else cand.amount)
-    elif measure.kind in ("ceiling", "competitive") and cand.amount_max is not None:
-        out["amount_max"] = money(granted if settled else cand.amount_max)
-    elif measure.kind == "obligation" and cand.floor is not None:
+    kind, priced = measure.kind, True
+    if kind in TOTALLED_KINDS or (kind == "tax" and cand.amount is not None):
+        out["amount"] = money(settled.amount if settled else cand.amount)
+    elif cand.amount_max is not None and kind in ("ceiling", "competitive"):
+        out["amount_max"] = money(settled.amount if settled else cand.amount_max)
+    elif cand.floor is not None and kind == "obligation":
         out["floor"] = money(cand.floor)
-    if any(k in out for k in ("amount", "amount_max", "floor")):
+    else:
+        priced = False
+    if priced:
         out["currency"] = measure.currency
     if settled and settled.cap is not None:
         cap = settled.cap
         asked = cand.amount if cand.amount is not None else cand.amount_max
         if asked is not None:
             out["amount_before_cap"] = money(asked)
-        out["cap"] = {"id": cap.id, "per": cap.per}
+        out["cap"] = about_cap = {"id": cap.id, "per": cap.per}
         if cap.amount_fen is not None:
-            out["cap"]["amount"] = money(cap.amount_fen)
-            out["cap"]["remaining_before"] = money(settled.remaining_before)
+            about_cap["amount"] = money(cap.amount_fen)
+            about_cap["remaining_before"] = money(settled.remaining_before)
         if cap.count is not None:
-            out["cap"]["count"] = cap.count
-            out["cap"]["count_remaining_before"] = settled.count_remaining_before
+            about_cap["count"] = cap.count
+            about_cap["count_remaining_before"] = settled.count_remaining_before
     out.update(tail)
     if measure.split and "amount" in out:
         out["payers"] = _split(measure.split, cand.amount if settled is None else settled.amount)
-    out["notes"] = list(notes) + ([cand.branch.note[lang]] if cand.branch is not None and cand.branch.note else [])
+    out["notes"] = list(notes) + [cand.branch.note[lang]] if cand.branch is not None and cand.branch.note else list(notes)
     if conflicts:
         out["conflicts"] = [{"measure": m, "event": e} for m, e in conflicts]
         out["notes"].append(conflict_note(lang, conflicts))
@@ -120,12 +121,16 @@ def _denial(version, measure, event, reason, detail, citation, article, conditio
 
 def all_totals(outcomes: list[dict]) -> dict:
     """``totals`` (fixed and computed, in force), ``ceiling_totals``, ``what_if_totals`` (drafts)."""
-    sums = {"totals": defaultdict(Decimal), "ceiling_totals": defaultdict(Decimal), "what_if_totals": defaultdict(Decimal)}
+    sums = {"totals": {}, "ceiling_totals": {}, "what_if_totals": {}}
     for o in outcomes:
         if o.get("no_new_money"):
             continue
         if o["kind"] in TOTALLED_KINDS and "amount" in o:
-            sums["what_if_totals" if o["what_if"] else "totals"][o["currency"]] += Decimal(o["amount"])
+            into, amount = sums["what_if_totals" if o["what_if"] else "totals"], o["amount"]
         elif o["kind"] == "ceiling" and "amount_max" in o and not o["what_if"]:
-            sums["ceiling_totals"][o["currency"]] += Decimal(o["amount_max"])
-    return {name: {c: f"{v:.2f}" for c, v in sorted(values.items())} for name, values in sums.items()}
+            into, amount = sums["ceiling_totals"], o["amount_max"]
+        else:
+            continue
+        # every amount is rendered by money(): sign, yuan, a point, two digits of fen
+        into[o["currency"]] = into.get(o["currency"], 0) + int(amount.replace(".", ""))
+    return {name: {c: money(v) for c, v in sorted(values.items())} for name, values in sums.items()}
