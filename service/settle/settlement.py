@@ -59,11 +59,9 @@ class Settlement:
         self.ruleset = Ruleset("settlement", self._rules())
 
     def _rules(self) -> list[Rule]:
-        def beaten_by_candidate(session, frame):
-            session.context.beaten(frame["lo"]["c"], frame["hi"]["m"], frame["hi"]["c"])
-
-        def beaten_by_prior(session, frame):
-            session.context.beaten(frame["lo"]["c"], frame["hi"]["m"], None)
+        def beaten(session, frame):
+            hi = frame["hi"]
+            session.context.beaten(frame["lo"]["c"], hi["m"], None if hi["p"] else hi["c"])
 
         def claim(session, frames):
             # one frame per ledger whose next claim is due; a ledger's claims
@@ -98,30 +96,17 @@ class Settlement:
         def conflict(session, frame):
             session.context.conflict(frame["lo"]["c"], frame["hi"]["m"], frame["hi"]["c"])
 
-        # a what-if (draft) candidate never displaces one of the law in force
-        same_group = [{"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"$lte": {"w": {"lo": "w"}}}]
+        # ``n`` ranks the facts of a group and key as its ``keep`` says (see _rank); a
+        # what-if (draft) candidate never displaces one of the law in force (``w``), and
+        # two awards of one measure never stack-compete: its cap decides between them
         rules = [
-            Rule("stack:first", {"all": [
-                {"lo": {"$and": [{"t": "sc"}, {"mode": "first"}]}},
-                {"hi": {"$and": [{"t": "sc"}, *same_group, {"$lt": {"r": {"lo": "r"}}}]}}]}, beaten_by_candidate),
-            # two awards of one measure never stack-compete: its cap decides between them
-            Rule("stack:larger", {"all": [
-                {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}]}},
-                {"hi": {"$and": [{"t": "sc"}, *same_group, {"$neq": {"m": {"lo": "m"}}}, {"$gt": {"a": {"lo": "a"}}}]}}]},
-                beaten_by_candidate),
-            Rule("stack:larger-tie", {"all": [
-                {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}]}},
-                {"hi": {"$and": [{"t": "sc"}, *same_group, {"$neq": {"m": {"lo": "m"}}}, {"a": {"lo": "a"}},
-                                 {"$lt": {"r": {"lo": "r"}}}]}}]}, beaten_by_candidate),
-            Rule("stack:prior-first", {"all": [
-                {"lo": {"$and": [{"t": "sc"}, {"mode": "first"}]}},
-                {"hi": {"$and": [{"t": "sp"}, *same_group, {"$lt": {"r": {"lo": "r"}}}]}}]}, beaten_by_prior),
-            Rule("stack:prior-larger", {"all": [
-                {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}]}},
-                {"hi": {"$and": [{"t": "sp"}, *same_group, {"$neq": {"m": {"lo": "m"}}}]}}]}, beaten_by_prior),
+            Rule("stack:beaten", {"all": [
+                {"lo": {"$and": [{"t": "sc"}, {"p": 0}]}},
+                {"hi": {"$and": [{"t": "sc"}, {"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"$lte": {"w": {"lo": "w"}}},
+                                 {"$neq": {"m": {"lo": "m"}}}, {"$lt": {"n": {"lo": "n"}}}]}}]}, beaten),
             Rule("stack:what-if-conflict", {"all": [
-                {"lo": {"$and": [{"t": "sc"}, {"mode": "larger"}, {"w": 1}]}},
-                {"hi": {"$and": [{"t": "sc"}, {"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"w": 0},
+                {"lo": {"$and": [{"t": "sc"}, {"p": 0}, {"mode": "larger"}, {"w": 1}]}},
+                {"hi": {"$and": [{"t": "sc"}, {"p": 0}, {"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"w": 0},
                                  {"$neq": {"m": {"lo": "m"}}}, {"$lt": {"a": {"lo": "a"}}}]}}]},
                 conflict),
             Rule("cap:open", {"all": [{"c": {"$and": [{"t": "cc"}, {"pos": 0}]}}]}, claim, batch=1000),
@@ -143,17 +128,18 @@ class Settlement:
             if group is None:
                 continue
             groups[cand.cid] = group
-            stack_facts.append({"t": "sc", "id": f"sc|{cand.cid}", "c": cand.cid, "m": cand.measure.id, "g": group.id, "mode": group.keep,
-                                "k": scope_key(group.per, cand.event), "r": group.members.index(cand.measure.id),
-                                "a": _asked(cand), "w": int(cand.what_if)})
+            asked = _asked(cand)
+            stack_facts.append({"t": "sc", "id": f"sc|{cand.cid}", "p": 0, "c": cand.cid, "m": cand.measure.id,
+                                "g": group.id, "mode": group.keep, "k": scope_key(group.per, cand.event),
+                                "n": _rank(group, cand.measure.id, asked), "a": asked, "w": int(cand.what_if)})
             if group.id in priors_added:
                 continue
             priors_added.add(group.id)
             for i, prior in enumerate(prior_awards):
                 if prior["measure"] in group.members:
-                    stack_facts.append({"t": "sp", "id": f"sp|{i}|{group.id}", "i": i, "m": prior["measure"], "g": group.id,
-                                        "k": scope_key(group.per, None, prior), "r": group.members.index(prior["measure"]),
-                                        "w": 0})
+                    stack_facts.append({"t": "sc", "id": f"sp|{i}|{group.id}", "p": 1, "m": prior["measure"],
+                                        "g": group.id, "mode": group.keep, "k": scope_key(group.per, None, prior),
+                                        "n": _rank(group, prior["measure"], None), "w": 0})
         context.groups = groups
         stack_facts = _contested(stack_facts)
         claims = []
@@ -203,7 +189,26 @@ def _contested(stack_facts: list[dict]) -> list[dict]:
     for fact in stack_facts:
         by_slot.setdefault((fact["g"], fact["k"]), []).append(fact)
     return [fact for fact in stack_facts
-            if len(facts := by_slot[(fact["g"], fact["k"])]) > 1 and any(f["t"] == "sc" for f in facts)]
+            if len(facts := by_slot[(fact["g"], fact["k"])]) > 1 and any(f["p"] == 0 for f in facts)]
+
+
+_MEMBERS = 100  # members of one stacking group, at most
+_LARGEST = 10 ** 13  # fen; no award asks this much
+
+
+def _rank(group, measure_id: str, asked: int | None) -> int:
+    """Where a fact stands in its group and key, lowest first: by member order
+    (``keep: first``), or by amount, larger first, then member order (``keep:
+    larger``). An award already received (``asked`` None) stands before every
+    candidate under ``keep: larger``, and at its member's place under ``keep: first``."""
+    order = group.members.index(measure_id)
+    if group.keep == "first":
+        return order
+    if asked is None:
+        return -1
+    if len(group.members) > _MEMBERS or asked >= _LARGEST:
+        raise ValueError(f"stacking group {group.id}: cannot rank {measure_id} asking {asked} fen")
+    return (_LARGEST - asked) * _MEMBERS + order
 
 
 def _asked(cand: Candidate) -> int:
