@@ -42,6 +42,7 @@ class CompiledVersion:
     ruleset: Ruleset
     event_fields: dict  # event type -> the fields its rules test, but role; facts carry no others
     fact_types: frozenset  # the ``t`` of every fact some rule's pattern tests; no other fact can match
+    phase_types: frozenset  # the event types that rules waiting for the phase fact start from
 
 
 def compile_version(version: RulesetVersion) -> CompiledVersion:
@@ -50,8 +51,21 @@ def compile_version(version: RulesetVersion) -> CompiledVersion:
         rules += _measure_rules(version, measure)
     rules += _shared_denial_rules(version)
     fields = {event: tuple(f for f in names if f != "role") for event, names in _event_fields(version).items()}
+    # a rule that waits for the phase fact joins it with a trigger event first (see patterns())
+    gated = [rule.condition["all"][1]["e"] for rule in rules if rule.condition["all"][0] == {"p": {"t": "ph"}}]
+    if len(gated) != sum("ph" in set(_fact_types(rule.condition)) for rule in rules):
+        raise ValueError(f"{version.key}: a rule tests the phase fact other than as its first pattern")
     return CompiledVersion(Ruleset(f"{version.policy}@{version.version}", rules), fields,
-                           frozenset(t for rule in rules for t in _fact_types(rule.condition)))
+                           frozenset(t for rule in rules for t in _fact_types(rule.condition)),
+                           frozenset(_trigger_type(pattern) for pattern in gated))
+
+
+def _trigger_type(pattern: dict) -> str:
+    tests = pattern.get("$and", [pattern])
+    types = [test["type"] for test in tests if isinstance(test.get("type"), str)]
+    if len(types) != 1:
+        raise ValueError(f"a gated rule's trigger pattern names no single event type: {pattern}")
+    return types[0]
 
 
 def _fact_types(node):

@@ -109,7 +109,8 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
                 fact["role"] = roles.get(f["id"], "ctx")
                 trimmed.append(fact)
         phases = [[fact for fact in about if fact["t"] in tested], trimmed]
-        if "ph" in tested:
+        # the phase fact only wakes rules that start from an event of certain types
+        if any(fact["type"] in compiled.phase_types for fact in trimmed):
             phases.append([{"t": "ph", "id": "ph", "n": 3}])
         compiled.ruleset.run_phases(phases, context)
         granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}
