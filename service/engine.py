@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
@@ -103,15 +102,10 @@ class Ruleset:
             for facts in phases:
                 session.assert_and_drain(facts)
 
-    @contextmanager
-    def session(self, context: Any):
-        """A fresh session, always deleted; evaluations of one ruleset are serialised."""
-        with self._lock:
-            session = Session(self, f"s{next(_session_ids)}", context)
-            try:
-                yield session
-            finally:
-                session.close()
+    def session(self, context: Any) -> "Session":
+        """A fresh session for a ``with`` block, always deleted at its end;
+        evaluations of one ruleset are serialised."""
+        return Session(self, f"s{next(_session_ids)}", context)
 
 
 class Session:
@@ -123,8 +117,18 @@ class Session:
         self._ruleset = ruleset
         self.sid = sid
         self.context = context
-        self._state_offset: int | None = None
+        self._state_offset = None
         self._closed = False
+
+    def __enter__(self) -> "Session":
+        self._ruleset._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.close()
+        finally:
+            self._ruleset._lock.release()
 
     def _check(self, result, what) -> None:
         # _NOT_HANDLED only says that some fact matched no rule (an event no
