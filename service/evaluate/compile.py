@@ -23,6 +23,7 @@ from itertools import product
 from ..engine import Rule, Ruleset
 from ..rulebook.conditions import Atom, Ref, to_engine
 from ..rulebook.loader import MICRO, Measure, RulesetVersion
+from ..vocabulary import APPLICANT_PREFIX
 
 FEN = Decimal("0.01")
 
@@ -43,6 +44,7 @@ class CompiledVersion:
     event_fields: dict  # event type -> the fields its rules test, but role; facts carry no others
     fact_types: frozenset  # the ``t`` of every fact some rule's pattern tests; no other fact can match
     phase_types: frozenset  # the event types that rules waiting for the phase fact start from
+    applicant_attributes: frozenset  # the applicant attributes a rule tests, on the applicant or an event fact
 
 
 def compile_version(version: RulesetVersion) -> CompiledVersion:
@@ -57,7 +59,15 @@ def compile_version(version: RulesetVersion) -> CompiledVersion:
         raise ValueError(f"{version.key}: a rule tests the phase fact other than as its first pattern")
     return CompiledVersion(Ruleset(f"{version.policy}@{version.version}", rules), fields,
                            frozenset(t for rule in rules for t in _fact_types(rule.condition)),
-                           frozenset(_trigger_type(pattern) for pattern in gated))
+                           frozenset(_trigger_type(pattern) for pattern in gated),
+                           _applicant_attributes(version, fields))
+
+
+def _applicant_attributes(version: RulesetVersion, event_fields: dict) -> frozenset:
+    names = {atom.field for cond in version.eligibility_conditions if cond.on == "applicant"
+             for conj in cond.failing for atom in conj}
+    names |= {f[len(APPLICANT_PREFIX):] for fields in event_fields.values() for f in fields if f.startswith(APPLICANT_PREFIX)}
+    return frozenset(names)
 
 
 def _trigger_type(pattern: dict) -> str:

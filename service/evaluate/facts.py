@@ -49,19 +49,19 @@ def canonical_events(events: list[dict]) -> list[dict]:
     return prepared
 
 
-def applicant_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
+def applicant_facts(vocab: Vocabulary, applicant: dict, attribute_kinds: tuple | None = None) -> list[dict]:
+    """The applicant fact and one fact per incident. ``attribute_kinds``: the
+    (name, type) of the attributes to carry, if not every declared one."""
     attributes = applicant.get("attributes") or {}
     app = {"t": "app", "id": "app"}
     for name in APPLICANT_FIELDS:
         app[name] = applicant.get(name) or ""
-    for name, kind in vocab.attribute_kinds:
+    for name, kind in vocab.attribute_kinds if attribute_kinds is None else attribute_kinds:
         app[name] = _engine_value(kind, attributes.get(name))
     facts = [app]
     for index, incident in enumerate(applicant.get("incidents") or []):
         facts.append({"t": "inc", "id": f"inc|{index}", "i": index, "year": incident["year"], "type": incident["type"],
                       "grade": vocab.grade_rank(incident["grade"]) if incident.get("grade") else 0})
-    for year in sorted({e["year"] for e in events}):
-        facts.append({"t": "yr", "id": f"yr|{year}", "year": year})
     return facts
 
 

@@ -90,7 +90,7 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
     # in a session an event's id is prefixed, so that no event id can collide with
     # the ids of the applicant, incident, year and phase facts (which skip the core's content hash)
     by_id = {EVENT_ID_PREFIX + f["id"]: f for f in base}
-    about = applicant_facts(vocab, applicant, events)
+    about = applicant_facts(vocab, applicant, registry.tested_attribute_kinds(vocab))
     about_applicant = applicant_fields(about[0])
     for assignment in resolution.assignments:
         version = assignment.version

@@ -128,6 +128,15 @@ class Registry:
             cached = self.__dict__["_by_policy"] = [(p, self.versions[p]) for p in sorted(self.versions)]
         return cached
 
+    def tested_attribute_kinds(self, vocab) -> tuple:
+        """(name, type) of the applicant attributes some compiled rule tests: no other reaches the engine."""
+        cached = self.__dict__.get("_tested_attribute_kinds")
+        if cached is None or cached[0] is not vocab:
+            tested = set().union(*(c.applicant_attributes for c in self.compiled.values()))
+            cached = self.__dict__["_tested_attribute_kinds"] = (
+                vocab, tuple((name, kind) for name, kind in vocab.attribute_kinds if name in tested))
+        return cached[1]
+
     def policy_versions(self, policy: str) -> list[RulesetVersion]:
         return self.versions.get(policy, [])
 

@@ -221,10 +221,16 @@ def _asked(cand: Candidate) -> int:
 
 def _open_ledger(claim: dict, cap, key: str, prior_awards: list[dict]) -> dict:
     """Write the cap's ledger as it opens for this case into its first claim: what remains after prior awards."""
-    counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key]
-    claim["rem"] = NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted))
-    claim["cnt"] = NO_LIMIT if cap.count is None else max(0, cap.count - len(counted))
-    claim["last"] = max((day(p["date"]) // 10000 for p in counted), default=0)
+    counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key] \
+        if prior_awards else ()
+    if counted:
+        claim["rem"] = NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted))
+        claim["cnt"] = NO_LIMIT if cap.count is None else max(0, cap.count - len(counted))
+        claim["last"] = max(day(p["date"]) // 10000 for p in counted)
+    else:
+        claim["rem"] = NO_LIMIT if cap.amount_fen is None else cap.amount_fen
+        claim["cnt"] = NO_LIMIT if cap.count is None else cap.count
+        claim["last"] = 0
     claim["span"] = cap.span or 0
     claim["n"] = 0  # how many claims the ledger will see
     return claim
