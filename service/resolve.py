@@ -86,7 +86,7 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
                 continue
             if pinned.measures:
                 held[pinned.key] = pinned
-                roles[pinned.key] = {e["id"]: "in" if pinned.in_window(e["day"]) else "out" for e in events}
+                roles[pinned.key] = _roles(pinned, events)
         else:
             law = [v for v in versions if v.status in EVALUATED_STATUSES]
             drafts = [v for v in versions if v.status in DRAFT_STATUSES and v.measures]
@@ -95,26 +95,36 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
             if not any(v.measures for v in law) and not drafts:
                 continue  # nothing here has rules to judge an event by
             held.update((v.key, v) for v in law + drafts)
-            for event in events:
-                day = event["day"]
-                if law:
+            if len(law) == 1:
+                # one version of the law: it judges every event, in its window or not
+                if law[0].measures:
+                    roles[law[0].key] = _roles(law[0], events)
+            elif law:
+                for event in events:
+                    day = event["day"]
                     for judge in law:
-                        if judge.effective_from <= day and (judge.effective_until is None or day <= judge.effective_until):
+                        if judge.in_window(day):
                             role = "in"
                             break
                     else:
                         judge, role = _nearest(law, day), "out"
                     if judge.measures:
                         roles.setdefault(judge.key, {})[event["id"]] = role
-                for draft in drafts:
-                    if include_drafts:
-                        roles.setdefault(draft.key, {})[event["id"]] = "in" if draft.in_window(day) else "out"
-                    elif not law:
-                        roles.setdefault(draft.key, {})[event["id"]] = "draft"
+            for draft in drafts:
+                if include_drafts:
+                    roles[draft.key] = _roles(draft, events)
+                elif not law:
+                    roles[draft.key] = dict.fromkeys((e["id"] for e in events), "draft")
         for key in sorted(roles, key=lambda k: (held[k].effective_from, held[k].version)):
             version = held[key]
             assignments.append(Assignment(version, roles[key], what_if=version.status in DRAFT_STATUSES))
     return Resolution(assignments, not_applicable, notices)
+
+
+def _roles(version: RulesetVersion, events: list[dict]) -> dict:
+    """Each event's role in a version that judges them all: in its window or out of it."""
+    first, last = version.effective_from, version.effective_until or 99999999
+    return {e["id"]: "in" if first <= e["day"] <= last else "out" for e in events}
 
 
 def _nearest(versions: list[RulesetVersion], day: int) -> RulesetVersion:

@@ -44,12 +44,12 @@ class Vocabulary:
     zone_types: tuple
     # (name, type) pairs, in declaration order: what turns a case into engine facts, per request
     attribute_kinds: tuple = field(init=False, repr=False, compare=False)
-    event_kinds: dict = field(init=False, repr=False, compare=False)  # event type -> pairs
+    event_kinds: dict = field(init=False, repr=False, compare=False)  # event type -> {name: type}
 
     def __post_init__(self):
         object.__setattr__(self, "attribute_kinds", tuple((n, f.type) for n, f in self.attributes.items()))
         object.__setattr__(self, "event_kinds", {
-            name: tuple((n, f.type) for n, f in event.fields.items()) for name, event in self.events.items()})
+            name: {n: f.type for n, f in event.fields.items()} for name, event in self.events.items()})
 
     def grade_rank(self, grade: str) -> int:
         return self.grades.index(grade) + 1

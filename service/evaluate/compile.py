@@ -16,7 +16,8 @@ stacking are settled across documents afterwards (settle/).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import itemgetter
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import product
 
@@ -45,6 +46,19 @@ class CompiledVersion:
     fact_types: frozenset  # the ``t`` of every fact some rule's pattern tests; no other fact can match
     phase_types: frozenset  # the event types that rules waiting for the phase fact start from
     applicant_attributes: frozenset  # the applicant attributes a rule tests, on the applicant or an event fact
+    _takes: dict = field(default_factory=dict, compare=False, repr=False)  # event type -> see takes()
+
+    def takes(self, full: dict, fields: tuple) -> tuple:
+        """How an event fact of ``full``'s type is trimmed to ``fields``: a getter of the fields
+        the full fact has, their names, and the names taken from the applicant instead.
+        Every full fact of one type has the same fields (see facts.event_facts)."""
+        found = self._takes.get(full["type"])
+        if found is None:
+            own = tuple(k for k in fields if k in full)
+            found = self._takes[full["type"]] = (
+                (lambda f, k=own[0]: (f[k],)) if len(own) == 1 else itemgetter(*own), own,
+                tuple(k for k in fields if k not in full))
+        return found
 
 
 def compile_version(version: RulesetVersion) -> CompiledVersion:

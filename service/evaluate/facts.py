@@ -78,7 +78,7 @@ def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[
     for event in events:
         fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": event["day"], "year": event["year"],
                 "ord": event["ord"]}
-        for name, kind in vocab.event_kinds[event["type"]]:
+        for name, kind in vocab.event_kinds[event["type"]].items():
             value = event.get(name)
             fact[name] = _DEFAULTS[kind] if value is None else _CONVERT[kind](value) if kind in _CONVERT else value
         fact["hte_since"] = hte_since

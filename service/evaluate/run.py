@@ -104,17 +104,21 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
         for f in base:
             fields = wanted.get(f["type"])
             if fields is not None:
-                fact = {k: f[k] if k in f else about_applicant[k] for k in fields}
+                take, own, of_applicant = compiled.takes(f, fields)
+                fact = dict(zip(own, take(f)))
+                if of_applicant:
+                    fact.update({k: about_applicant[k] for k in of_applicant})
                 fact["id"] = EVENT_ID_PREFIX + f["id"]
                 fact["role"] = roles.get(f["id"], "ctx")
                 trimmed.append(fact)
         phases = [[fact for fact in about if fact["t"] in tested], trimmed]
         # the phase fact only wakes rules that start from an event of certain types
-        if any(fact["type"] in compiled.phase_types for fact in trimmed):
+        if not compiled.phase_types.isdisjoint([fact["type"] for fact in trimmed]):
             phases.append([{"t": "ph", "id": "ph", "n": 3}])
         compiled.ruleset.run_phases(phases, context)
-        granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}
         candidates += context.candidates.values()
-        # a denial on a (measure, event) that another joined event grants is noise
-        denials += [d for d in context.denials.values() if (d.measure.id, d.event["id"]) not in granted]
+        if context.denials:
+            granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}
+            # a denial on a (measure, event) that another joined event grants is noise
+            denials += [d for d in context.denials.values() if (d.measure.id, d.event["id"]) not in granted]
     return candidates, denials
