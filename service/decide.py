@@ -10,7 +10,7 @@ import orjson
 from . import __version__
 from .engine import ENGINE_NAME, engine_version
 from .evaluate.facts import canonical_events
-from .evaluate.run import evaluate
+from .evaluate.run import candidate_order, evaluate
 from .render import decision as render
 from .resolve import resolve
 from .rulebook.registry import Registry, bundle_revision
@@ -52,13 +52,13 @@ class Decider:
         beaten, settled, conflicts = self.settlement.settle(self.registry, candidates, case.get("prior_awards") or [], trace)
 
         outcomes, denied = [], []
-        for cand in sorted(candidates, key=_order):
+        for cand in candidates:  # in canonical order
             if cand.cid in beaten:
-                denied.append((_order(cand), render.denial_from_candidate(cand, "not_stacked", lang, beaten=beaten[cand.cid])))
+                denied.append((candidate_order(cand), render.denial_from_candidate(cand, "not_stacked", lang, beaten=beaten[cand.cid])))
                 continue
             result = settled.get(cand.cid)
             if result is not None and result.status != "granted":
-                denied.append((_order(cand), render.denial_from_candidate(cand, result.status, lang, settled=result)))
+                denied.append((candidate_order(cand), render.denial_from_candidate(cand, result.status, lang, settled=result)))
                 continue
             outcomes.append(render.outcome(cand, conflicts.get(cand.cid), result, lang))
         for d in denials:
@@ -90,10 +90,6 @@ class Decider:
         if options.get("explain"):
             response["trace"] = trace
         return response
-
-
-def _order(cand):
-    return (cand.what_if, cand.event["ord"], cand.measure.id, cand.version.key)
 
 
 def canonical_sha256(payload) -> str:

@@ -82,7 +82,8 @@ class Evaluation:
 
 def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dict], resolution: Resolution,
              trace: list[str] | None) -> tuple[list[Candidate], list[Denial]]:
-    """``trace``: a list to record fired rules in, or None when no one asked."""
+    """Candidates in canonical order (see ``candidate_order``) and denials.
+    ``trace``: a list to record fired rules in, or None when no one asked."""
     candidates: list[Candidate] = []
     denials: list[Denial] = []
     applicant = case["applicant"]
@@ -121,4 +122,10 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
             granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}
             # a denial on a (measure, event) that another joined event grants is noise
             denials += [d for d in context.denials.values() if (d.measure.id, d.event["id"]) not in granted]
+    candidates.sort(key=candidate_order)
     return candidates, denials
+
+
+def candidate_order(cand: Candidate) -> tuple:
+    """In-force before what-if, then the case's canonical event order: the order caps are claimed in."""
+    return (cand.what_if, cand.event["ord"], cand.measure.id, cand.version.key)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from .messages import conflict_note, denial_detail
 
 TOTALLED_KINDS = ("fixed", "computed")
 
 
+@lru_cache(maxsize=65536)  # a pure function of an int; caps and fixed awards recur in every case
 def money(fen: int) -> str:
     """Integer fen as yuan with two decimals (exact: no Decimal or float on the way)."""
     sign, fen = ("-", -fen) if fen < 0 else ("", fen)
@@ -30,18 +32,19 @@ def _static(version, measure, lang: str) -> tuple[dict, dict]:
         if measure.basis:
             tail["basis"] = measure.basis[lang]
         tail.update({"payer": measure.payer, "handled_by": measure.handled_by, "citation": measure.cites})
-        cached = version.rendered[key] = (head, tail, tuple(_readings(version, measure.readings, lang) + [n[lang] for n in version.notes]))
+        cached = version.rendered[key] = (head, tail, _readings(version, measure.readings, lang) + [n[lang] for n in version.notes])
     return cached
 
 
 def outcome(cand, conflicts, settled, lang: str) -> dict:
-    version, measure = cand.version, cand.measure
-    head, tail, notes = _static(version, measure, lang)
+    measure = cand.measure
+    head, tail, notes = _static(cand.version, measure, lang)
     out = head.copy()
     out["event"] = cand.event["id"]
     if cand.supporting:
         out["supporting_events"] = [s["id"] for s in cand.supporting]
-    kind, priced = measure.kind, True
+    kind = measure.kind
+    priced = True
     if kind in TOTALLED_KINDS or (kind == "tax" and cand.amount is not None):
         out["amount"] = money(settled.amount if settled else cand.amount)
     elif cand.amount_max is not None and kind in ("ceiling", "competitive"):
@@ -53,26 +56,33 @@ def outcome(cand, conflicts, settled, lang: str) -> dict:
     if priced:
         out["currency"] = measure.currency
     if settled and settled.cap is not None:
-        cap = settled.cap
-        asked = cand.amount if cand.amount is not None else cand.amount_max
-        if asked is not None:
-            out["amount_before_cap"] = money(asked)
-        out["cap"] = about_cap = {"id": cap.id, "per": cap.per}
-        if cap.amount_fen is not None:
-            about_cap["amount"] = money(cap.amount_fen)
-            about_cap["remaining_before"] = money(settled.remaining_before)
-        if cap.count is not None:
-            about_cap["count"] = cap.count
-            about_cap["count_remaining_before"] = settled.count_remaining_before
+        out.update(_about_cap(cand, settled))
     out.update(tail)
     if measure.split and "amount" in out:
         out["payers"] = _split(measure.split, cand.amount if settled is None else settled.amount)
-    out["notes"] = list(notes) + [cand.branch.note[lang]] if cand.branch is not None and cand.branch.note else list(notes)
+    branch = cand.branch
+    out["notes"] = notes + [branch.note[lang]] if branch is not None and branch.note else notes.copy()
     if conflicts:
         out["conflicts"] = [{"measure": m, "event": e} for m, e in conflicts]
         out["notes"].append(conflict_note(lang, conflicts))
     out["what_if"] = cand.what_if
     return out
+
+
+def _about_cap(cand, settled) -> dict:
+    cap = settled.cap
+    about = {}
+    asked = cand.amount if cand.amount is not None else cand.amount_max
+    if asked is not None:
+        about["amount_before_cap"] = money(asked)
+    about["cap"] = detail = {"id": cap.id, "per": cap.per}
+    if cap.amount_fen is not None:
+        detail["amount"] = money(cap.amount_fen)
+        detail["remaining_before"] = money(settled.remaining_before)
+    if cap.count is not None:
+        detail["count"] = cap.count
+        detail["count_remaining_before"] = settled.count_remaining_before
+    return about
 
 
 def _split(shares, fen: int) -> list[dict]:

@@ -119,9 +119,9 @@ class Settlement:
         return rules
 
     def settle(self, registry, candidates: list[Candidate], prior_awards: list[dict], trace: list[str]):
-        """Return ({cid: Beaten}, {cid: Settled}, {what-if cid: [(measure, event) it conflicts with]})."""
+        """``candidates`` in canonical order, as evaluate returns them. Return ({cid: Beaten}, {cid: Settled}, {what-if cid: [(measure, event) it conflicts with]})."""
         context = _Context(trace)
-        ordered = sorted(candidates, key=lambda c: (c.what_if, c.event["ord"], c.measure.id, c.version.key))
+        ordered = candidates  # already in canonical order (evaluate.run.candidate_order)
         stack_facts, groups, priors_added = [], {}, set()
         for cand in ordered:
             group = registry.group_for(cand.version, cand.measure.id)
