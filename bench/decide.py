@@ -6,7 +6,9 @@ Rows: (a) ``Decider.decide()`` alone on the 10-event case (already validated);
 (b) validate + decide on the 10-event case, as the HTTP handler does it;
 (c) validate + decide on the seeded mix of 1-12-event cases; (d) a hand-written
 Decimal function computing the same amounts for the 10-event case, to show
-what the engine, the settlement and the rendering cost over the bare arithmetic.
+what the engine, the settlement and the rendering cost over the bare arithmetic;
+(e) a case touching three documents; (f) the 10-event case with only qz-htz
+registered, the service as issue 2 scoped it.
 """
 import os
 import sys
@@ -17,9 +19,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import argparse  # noqa: E402
 import gc  # noqa: E402
 import random  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import date  # noqa: E402
 from decimal import ROUND_HALF_UP, Decimal  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from bench.cases import TEN_EVENT_EXPECTED, mix, ten_event_case, three_document_case  # noqa: E402
 from bench.common import environment_line, latency_row, markdown_table  # noqa: E402
@@ -139,6 +144,8 @@ def main(argv=None) -> int:
 
     from service.decide import Decider, canonical_sha256
     from service.engine import engine_version
+    from service.paths import RULESETS_DIR
+    from service.rulebook.registry import Registry
     from service.validate.request import CaseValidator
 
     t0 = time.perf_counter()
@@ -186,6 +193,13 @@ def main(argv=None) -> int:
               {n["policy"] + "@" + n["version"] for n in decider.decide(three)["notices"]}
     ns, s = timed(decider.decide, [three], args.n, args.warmup)
     rows.append(latency_row(f"(e) decide() alone, 8-event case touching {len(touched)} documents", ns, s))
+    # issue 2's scope: the service holding the Qinzhou measures alone (gx-htz, which
+    # also applies to a Qinzhou HTZ enterprise, came with issue 3)
+    with tempfile.TemporaryDirectory() as alone:
+        shutil.copytree(RULESETS_DIR / "qz-htz", Path(alone) / "qz-htz")
+        qz_alone = Decider(Registry.load(Path(alone)))
+    ns, s = timed(qz_alone.decide, [case], args.n, args.warmup)
+    rows.append(latency_row("(f) decide() alone, 10-event case, only qz-htz registered", ns, s))
     ns, s = timed(plain_qz, [case], args.n, args.warmup)
     rows.append(latency_row("(d) plain Python + Decimal, 10-event case", ns, s))
     plain_median = sorted(ns)[len(ns) // 2]
