@@ -92,7 +92,7 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
     # the ids of the applicant, incident, year and phase facts (which skip the core's content hash)
     by_id = {EVENT_ID_PREFIX + f["id"]: f for f in base}
     about = applicant_facts(vocab, applicant, registry.tested_attribute_kinds(vocab))
-    about_applicant = applicant_fields(about[0])
+    about_applicant = None  # applicant_<name> fields, built when a version's event facts test one
     for assignment in resolution.assignments:
         version = assignment.version
         compiled = registry.compiled[version.key]
@@ -108,6 +108,8 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
                 take, own, of_applicant = compiled.takes(f, fields)
                 fact = dict(zip(own, take(f)))
                 if of_applicant:
+                    if about_applicant is None:
+                        about_applicant = applicant_fields(about[0])
                     fact.update({k: about_applicant[k] for k in of_applicant})
                 fact["id"] = EVENT_ID_PREFIX + f["id"]
                 fact["role"] = roles.get(f["id"], "ctx")
