@@ -124,7 +124,7 @@ class Settlement:
         ordered = candidates  # already in canonical order (evaluate.run.candidate_order)
         stack_facts, groups, priors_added = [], {}, set()
         for cand in ordered:
-            group = registry.group_for(cand.version, cand.measure.id)
+            group = cand.version.group_of.get(cand.measure.id)
             if group is None:
                 continue
             groups[cand.cid] = group
@@ -163,11 +163,10 @@ class Settlement:
         the first claim on a ledger opens it."""
         claims = []
         opened: dict[tuple, dict] = {}  # (cap, key) -> its first claim
+        beaten = context.beaten_by
         for cand in ordered:
-            if cand.cid in context.beaten_by:
-                continue
-            cap = registry.cap_for(cand.version, cand.measure.id)
-            if cap is None:
+            cap = cand.version.cap_of.get(cand.measure.id)
+            if cap is None or cand.cid in beaten:
                 continue
             key = scope_key(cap.per, cand.event)
             first = opened.get((cap.id, key))
