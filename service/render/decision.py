@@ -9,7 +9,9 @@ from .messages import conflict_note, denial_detail
 TOTALLED_KINDS = ("fixed", "computed")
 
 
-@lru_cache(maxsize=65536)  # a pure function of an int; caps and fixed awards recur in every case
+# a pure function of an int: caps and fixed awards recur in every case; a small
+# cache, so that a worker's memory does not grow with the variety of amounts it sees
+@lru_cache(maxsize=2048)
 def money(fen: int) -> str:
     """Integer fen as yuan with two decimals (exact: no Decimal or float on the way)."""
     sign, fen = ("-", -fen) if fen < 0 else ("", fen)
