@@ -29,7 +29,9 @@ sys.path.insert(0, {root!r})
 from bench.cases import ten_event_case
 from service.decide import Decider
 from service.validate.request import CaseValidator
-decider = Decider()
+from service.rulebook.registry import Registry
+alone = {alone!r}
+decider = Decider(Registry.load(alone) if alone else None)
 case, errors = CaseValidator(decider.vocab).validate(ten_event_case())
 assert not errors, errors
 for _ in range(20):
@@ -39,10 +41,10 @@ for _ in range({n}):
 """
 
 
-def _run(n: int, workdir: Path) -> tuple[int, int]:
+def _run(n: int, workdir: Path, alone: str | None) -> tuple[int, int]:
     """(all instructions, instructions in the durable-rules core) of one callgrind run."""
     script = workdir / f"drive_{n}.py"
-    script.write_text(DRIVER.format(root=str(ROOT), n=n))
+    script.write_text(DRIVER.format(root=str(ROOT), n=n, alone=alone))
     out = workdir / f"callgrind_{n}.out"
     env = dict(os.environ, PYTHONHASHSEED="0")
     done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, str(script)],
@@ -59,16 +61,23 @@ def _run(n: int, workdir: Path) -> tuple[int, int]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200, help="decisions counted (default 200)")
+    parser.add_argument("--alone", metavar="POLICY",
+                        help="register only this policy's versions (e.g. qz-htz: the service as issue 2 scoped it)")
     args = parser.parse_args(argv)
     if not shutil.which("valgrind"):
         print("valgrind is not installed (apt-get install valgrind); nothing measured")
         return 1
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(2) as pool:
-        base, timed = pool.map(lambda n: _run(n, Path(tmp)), (0, args.n))
+        alone = None
+        if args.alone:
+            alone = str(Path(tmp) / "rulesets")
+            shutil.copytree(ROOT / "rulesets" / args.alone, Path(alone) / args.alone)
+        base, timed = pool.map(lambda n: _run(n, Path(tmp), alone), (0, args.n))
     per = (timed[0] - base[0]) / args.n
     core = (timed[1] - base[1]) / args.n
     print("# bench/instructions.py — callgrind, 10-event case, decide() alone\n")
-    print(f"- {args.n} decisions after 20 warm-up calls; PYTHONHASHSEED=0\n")
+    print(f"- {args.n} decisions after 20 warm-up calls; PYTHONHASHSEED=0"
+          + (f"; only {args.alone} registered" if args.alone else "; every ruleset registered") + "\n")
     print("| measurement | instructions per decision |")
     print("|---|---:|")
     print(f"| decide(), all | {per:,.0f} |")
