@@ -1,15 +1,15 @@
 """Compile one ruleset version into one engine ruleset.
 
-The chain the engine runs for a case, in three assertions:
+The chain the engine runs for a case, in two assertions:
 
-1. applicant, incident and year facts → ``bar`` facts, one per eligibility
-   condition that fails in a year (art. 十四 style conditions);
+1. applicant and incident facts → ``bar`` facts, one per eligibility condition
+   that fails, in an incident's year or in every year (art. 十四 style conditions);
 2. event facts → for each measure: a candidate (trigger matches, every condition
    holds, no bar in the event's year, the window anchor judged by this version),
    or the denials that explain why not (a condition fails, a bar, the window,
-   drafts not requested);
-3. a phase fact → ``missing_data`` for measures whose joined event is absent
-   (negation is only safe once every event is in working memory).
+   drafts not requested); then, last in the same batch, a phase fact →
+   ``missing_data`` for measures whose joined event is absent (negation is only
+   safe once every event is in working memory).
 
 Candidates and denials are handed to ``Evaluation`` (see run.py); caps and
 stacking are settled across documents afterwards (settle/).

@@ -114,11 +114,13 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
                 fact["id"] = EVENT_ID_PREFIX + f["id"]
                 fact["role"] = roles.get(f["id"], "ctx")
                 trimmed.append(fact)
-        phases = [[fact for fact in about if fact["t"] in tested], trimmed]
-        # the phase fact only wakes rules that start from an event of certain types
+        # the phase fact closes the events' batch: the core takes a batch's facts in
+        # order, so the rules it wakes see every event; no action on an event derives
+        # a fact, so nothing needs draining between them. It only wakes rules that
+        # start from an event of certain types.
         if not compiled.phase_types.isdisjoint([fact["type"] for fact in trimmed]):
-            phases.append([{"t": "ph", "id": "ph", "n": 3}])
-        compiled.ruleset.run_phases(phases, context)
+            trimmed.append({"t": "ph", "id": "ph", "n": 3})
+        compiled.ruleset.run_phases([[fact for fact in about if fact["t"] in tested], trimmed], context)
         candidates += context.candidates.values()
         if context.denials:
             granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}

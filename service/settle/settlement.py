@@ -11,10 +11,13 @@ the same key that ranks before it (``keep: first``) or is larger
 group already received (prior awards).
 
 Phase B, caps: each cap and key has a ledger (what remains after prior
-awards, in fen and in count), which the first claim on it carries. Candidates
-claim it one after another in the case's canonical order, in-force before
-what-if, so a draft never takes what the law in force grants; each round of
-claims (one per ledger) is one action, and writes the ledger the next claim sees.
+awards, in fen and in count). Candidates claim it one after another in the
+case's canonical order, in-force before what-if, so a draft never takes what
+the law in force grants. The engine orders the claims: a ledger's first claim
+is due at once, each later one when the claim before it hands on the ledger's
+token (a ``led`` fact of the next position); each round of due claims, one per
+ledger, is one action. The amounts asked and the ledger's running state are the
+action's payload, kept beside the session, since no rule tests them.
 """
 from __future__ import annotations
 
@@ -64,32 +67,31 @@ class Settlement:
             session.context.beaten(frame["lo"]["c"], hi["m"], None if hi["p"] else hi["c"])
 
         def claim(session, frames):
-            # one frame per ledger whose next claim is due; a ledger's claims
-            # come one round after another, each round seeing the previous one's ledger
-            following = []
+            # one frame per ledger whose next claim is due; a ledger's claims come
+            # one round after another, each round passing the next its ledger token
+            context, following = session.context, []
             for frame in frames:
-                # a ledger's first claim carries the ledger as it opens (after prior awards)
-                claim_fact = frame["c"]
-                ledger = frame.get("l") or claim_fact
+                fact = frame["c"]
+                cid, asked, year = context.claim_of[fact["id"]]
+                ledger = context.ledgers[(fact["cap"], fact["k"])]
                 remaining, count = ledger["rem"], ledger["cnt"]
-                asked = claim_fact["a"]
-                if count == 0 or (ledger["span"] and claim_fact["y"] - ledger["last"] < ledger["span"]):
+                if count == 0 or (ledger["span"] and year - ledger["last"] < ledger["span"]):
                     status, granted = "already_granted", 0
                 elif remaining == 0:
                     status, granted = "cap_exhausted", 0
                 else:
                     status = "granted"
                     granted = asked if remaining == NO_LIMIT or asked == NO_LIMIT else min(asked, remaining)
-                session.context.claimed(claim_fact["c"], status, granted, remaining, count)
-                if ledger["pos"] + 1 == ledger["n"]:
-                    continue  # no claim is left on this ledger
-                took = status == "granted"
-                following.append({
-                    "t": "led", "id": f"led|{ledger['cap']}|{ledger['k']}|{ledger['pos'] + 1}",
-                    "cap": ledger["cap"], "k": ledger["k"], "pos": ledger["pos"] + 1, "n": ledger["n"],
-                    "span": ledger["span"], "last": claim_fact["y"] if took else ledger["last"],
-                    "rem": remaining if remaining == NO_LIMIT or not took or asked == NO_LIMIT else remaining - granted,
-                    "cnt": count if count == NO_LIMIT or not took else count - 1})
+                context.claimed(cid, status, granted, remaining, count)
+                if status == "granted":
+                    ledger["last"] = year
+                    if remaining != NO_LIMIT and asked != NO_LIMIT:
+                        ledger["rem"] = remaining - granted
+                    if count != NO_LIMIT:
+                        ledger["cnt"] = count - 1
+                if fact["pos"] + 1 < ledger["n"]:
+                    following.append({"t": "led", "id": f"l{fact['id']}", "cap": fact["cap"], "k": fact["k"],
+                                      "pos": fact["pos"] + 1})
             if following:
                 session.assert_all(following)
 
@@ -152,31 +154,31 @@ class Settlement:
                 session.assert_and_drain(stack_facts)
                 claims = self._claims(registry, ordered, prior_awards, context)
             session.assert_and_drain(claims)
-        missing = [c["c"] for c in claims if c["c"] not in context.settled]
+        missing = [context.claim_of[c["id"]][0] for c in claims if context.claim_of[c["id"]][0] not in context.settled]
         if missing:
             raise RuntimeError(f"settlement left claims unsettled: {missing}")
         return context.beaten_by, context.settled, context.conflicts
 
     @staticmethod
     def _claims(registry, ordered, prior_awards, context) -> list[dict]:
-        """Claims on each cap ledger by the candidates that survived stacking, in order;
-        the first claim on a ledger opens it."""
+        """Claims on each cap ledger by the candidates that survived stacking, in order.
+        A claim fact carries what the rules match on (cap, key, position); what it
+        asks, and the ledger's state, stay with the context for the claim action."""
         claims = []
-        opened: dict[tuple, dict] = {}  # (cap, key) -> its first claim
-        beaten = context.beaten_by
+        ledgers, claim_of, caps, beaten = context.ledgers, context.claim_of, context.caps, context.beaten_by
         for cand in ordered:
             cap = cand.version.cap_of.get(cand.measure.id)
             if cap is None or cand.cid in beaten:
                 continue
             key = scope_key(cap.per, cand.event)
-            first = opened.get((cap.id, key))
-            claim = {"t": "cc", "id": f"cc|{cand.cid}", "c": cand.cid, "cap": cap.id, "k": key,
-                     "pos": first["n"] if first else 0, "a": _asked(cand), "y": cand.event["year"]}
-            if first is None:
-                opened[(cap.id, key)] = first = _open_ledger(claim, cap, key, prior_awards)
-            first["n"] += 1
-            claims.append(claim)
-            context.caps[cand.cid] = cap
+            ledger = ledgers.get((cap.id, key))
+            if ledger is None:
+                ledger = ledgers[(cap.id, key)] = _open_ledger(cap, key, prior_awards)
+            claim_id = f"c{len(claims)}"
+            claims.append({"t": "cc", "id": claim_id, "cap": cap.id, "k": key, "pos": ledger["n"]})
+            ledger["n"] += 1
+            claim_of[claim_id] = (cand.cid, _asked(cand), cand.event["year"])
+            caps[cand.cid] = cap
         return claims
 
 
@@ -218,21 +220,17 @@ def _asked(cand: Candidate) -> int:
     return NO_LIMIT
 
 
-def _open_ledger(claim: dict, cap, key: str, prior_awards: list[dict]) -> dict:
-    """Write the cap's ledger as it opens for this case into its first claim: what remains after prior awards."""
+def _open_ledger(cap, key: str, prior_awards: list[dict]) -> dict:
+    """A cap's ledger as it opens for this case: what remains after prior awards."""
     counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key] \
         if prior_awards else ()
-    if counted:
-        claim["rem"] = NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted))
-        claim["cnt"] = NO_LIMIT if cap.count is None else max(0, cap.count - len(counted))
-        claim["last"] = max(day(p["date"]) // 10000 for p in counted)
-    else:
-        claim["rem"] = NO_LIMIT if cap.amount_fen is None else cap.amount_fen
-        claim["cnt"] = NO_LIMIT if cap.count is None else cap.count
-        claim["last"] = 0
-    claim["span"] = cap.span or 0
-    claim["n"] = 0  # how many claims the ledger will see
-    return claim
+    return {
+        "rem": NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted)),
+        "cnt": NO_LIMIT if cap.count is None else max(0, cap.count - len(counted)),
+        "last": max((day(p["date"]) // 10000 for p in counted), default=0),
+        "span": cap.span or 0,
+        "n": 0,  # how many claims the ledger will see
+    }
 
 
 class _Context:
@@ -242,6 +240,8 @@ class _Context:
         self.settled: dict[str, Settled] = {}
         self.caps: dict[str, object] = {}
         self.groups: dict[str, object] = {}
+        self.ledgers: dict[tuple, dict] = {}  # (cap, key) -> its state as the claims go
+        self.claim_of: dict[str, tuple] = {}  # claim fact id -> (candidate id, fen asked, year)
         self.conflicts: dict[str, list] = {}  # what-if cid -> [(measure, event)] of the law in force it would displace
 
     def conflict(self, cid: str, other_measure: str, other_cid: str) -> None:
