@@ -154,8 +154,8 @@ class Settlement:
                 session.assert_and_drain(stack_facts)
                 claims = self._claims(registry, ordered, prior_awards, context)
             session.assert_and_drain(claims)
-        missing = [context.claim_of[c["id"]][0] for c in claims if context.claim_of[c["id"]][0] not in context.settled]
-        if missing:
+        if len(context.settled) != len(claims):
+            missing = [cid for cid, _, _ in context.claim_of.values() if cid not in context.settled]
             raise RuntimeError(f"settlement left claims unsettled: {missing}")
         return context.beaten_by, context.settled, context.conflicts
 
@@ -222,8 +222,10 @@ def _asked(cand: Candidate) -> int:
 
 def _open_ledger(cap, key: str, prior_awards: list[dict]) -> dict:
     """A cap's ledger as it opens for this case: what remains after prior awards."""
-    counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key] \
-        if prior_awards else ()
+    if not prior_awards:
+        return {"rem": NO_LIMIT if cap.amount_fen is None else cap.amount_fen,
+                "cnt": NO_LIMIT if cap.count is None else cap.count, "last": 0, "span": cap.span or 0, "n": 0}
+    counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key]
     return {
         "rem": NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted)),
         "cnt": NO_LIMIT if cap.count is None else max(0, cap.count - len(counted)),
