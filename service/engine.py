@@ -159,12 +159,6 @@ class Session:
             return
         self._check(result, _encode(fact))
 
-    def retract_fact(self, fact: dict) -> None:
-        fact["sid"] = self.sid
-        result = _core.retract_fact(self._ruleset._handle, _encode(fact))
-        if result[0] == _NOT_HANDLED:
-            raise EngineError(f"{self._ruleset.name}: cannot retract {fact}")
-
     def drain(self) -> None:
         handle = self._ruleset._handle
         actions = self._ruleset._actions

@@ -60,3 +60,36 @@ def test_duplicate_fact_in_a_batch_is_an_error():
     ruleset = Ruleset("test-dup@1", [Rule("r", {"all": [{"a": {"t": "ev"}}]}, lambda s, f: None)])
     with pytest.raises(EngineError, match="duplicate"):
         ruleset.run([{"t": "ev", "id": "same"}, {"t": "ev", "id": "same"}], Recorder())
+
+
+def test_a_batch_rule_gets_every_ready_match_in_one_call_and_chains_by_rounds():
+    """The settlement's claim rules: one call per round of matches, each round
+    seeing the facts the round before it asserted; sessions still deleted."""
+    calls = []
+
+    def step(session, frames):
+        calls.append(sorted((f["c"]["k"], f["c"]["pos"]) for f in frames))
+        following = [{"t": "c", "id": f"{f['c']['k']}{f['c']['pos'] + 1}", "k": f["c"]["k"], "pos": f["c"]["pos"] + 1}
+                     for f in frames if f["c"]["pos"] + 1 < 3]
+        if following:
+            session.assert_all(following)
+
+    ruleset = Ruleset("test-batch@1", [Rule("step", {"all": [{"c": {"t": "c"}}]}, step, batch=100)])
+    for _ in range(1500):  # > 1,024 sessions: each one deleted
+        calls.clear()
+        ruleset.run([{"t": "c", "id": "a0", "k": "a", "pos": 0}, {"t": "c", "id": "b0", "k": "b", "pos": 0}], Recorder())
+        assert calls == [[("a", 0), ("b", 0)], [("a", 1), ("b", 1)], [("a", 2), ("b", 2)]]
+
+
+def test_a_phase_fact_last_in_a_batch_sees_every_event_before_it():
+    missing = []
+    ruleset = Ruleset("test-ph@1", [
+        Rule("missing", {"all": [{"p": {"t": "ph"}}, {"e": {"$and": [{"t": "ev"}, {"type": "award"}]}},
+                                 {"r$not": {"$and": [{"t": "ev"}, {"type": "recognition"}]}}]},
+             lambda s, f: missing.append(f["e"]["id"])),
+    ])
+    ruleset.run([{"t": "ev", "id": "a", "type": "award"}, {"t": "ev", "id": "r", "type": "recognition"},
+                 {"t": "ph", "id": "ph"}], Recorder())
+    assert missing == []
+    ruleset.run([{"t": "ev", "id": "a", "type": "award"}, {"t": "ph", "id": "ph"}], Recorder())
+    assert missing == ["a"]
