@@ -9,7 +9,7 @@ import orjson
 
 from . import __version__
 from .engine import ENGINE_NAME, engine_version
-from .evaluate.facts import canonical_events
+from .evaluate.facts import event_facts
 from .evaluate.run import candidate_order, evaluate
 from .render import decision as render
 from .resolve import resolve
@@ -45,7 +45,7 @@ class Decider:
         include_drafts = bool(options.get("include_drafts", False))
         trace: list[str] | None = [] if options.get("explain") else None
 
-        events = canonical_events(case.get("events") or [])
+        events = event_facts(self.vocab, case["applicant"], case.get("events") or [])
         only = self._restrict(bundle) if bundle is not None else None
         resolution = resolve(self.registry, case["applicant"], events, pins, include_drafts, only)
         candidates, denials = evaluate(self.registry, self.vocab, case, events, resolution, trace)

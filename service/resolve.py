@@ -62,7 +62,8 @@ def check_pins(registry: Registry, pins: dict) -> None:
 
 def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict, include_drafts: bool,
             only: set | None = None) -> Resolution:
-    """``only``: the version keys (policy@version) to consider — a replay's bundle."""
+    """``events``: the case's event facts (their ``date`` a YYYYMMDD integer);
+    ``only``: the version keys (policy@version) to consider — a replay's bundle."""
     if pins:
         check_pins(registry, pins)
     assignments: list[Assignment] = []
@@ -101,7 +102,7 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
                     roles[law[0].key] = _roles(law[0], events)
             elif law:
                 for event in events:
-                    day = event["day"]
+                    day = event["date"]
                     for judge in law:
                         if judge.in_window(day):
                             role = "in"
@@ -124,7 +125,7 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
 def _roles(version: RulesetVersion, events: list[dict]) -> dict:
     """Each event's role in a version that judges them all: in its window or out of it."""
     first, last = version.effective_from, version.effective_until or 99999999
-    return {e["id"]: "in" if first <= e["day"] <= last else "out" for e in events}
+    return {e["id"]: "in" if first <= e["date"] <= last else "out" for e in events}
 
 
 def _nearest(versions: list[RulesetVersion], day: int) -> RulesetVersion:

@@ -37,18 +37,6 @@ def _engine_value(kind: str, value):
     return value
 
 
-def canonical_events(events: list[dict]) -> list[dict]:
-    """Events with ``day``, ``year`` and ``ord`` (their rank in date, type, id order)."""
-    prepared = []
-    for event in events:
-        when = day(event["date"])
-        prepared.append(dict(event, day=when, year=when // 10000))
-    prepared.sort(key=lambda e: (e["day"], e["type"], e["id"]))
-    for index, event in enumerate(prepared):
-        event["ord"] = index
-    return prepared
-
-
 def applicant_facts(vocab: Vocabulary, applicant: dict, attribute_kinds: tuple | None = None) -> list[dict]:
     """The applicant fact and one fact per incident. ``attribute_kinds``: the
     (name, type) of the attributes to carry, if not every declared one."""
@@ -72,12 +60,14 @@ def applicant_fields(app: dict) -> dict:
 
 
 def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
-    """The full fact of each event: every field its type declares, as the engine compares it."""
+    """The full fact of each event — every field its type declares, as the engine
+    compares it — in one canonical order (date, type, id), ``ord`` its rank, so
+    that the order of a request's events never changes a decision."""
     hte_since = day((applicant.get("attributes") or {}).get("high_tech_enterprise_since"))
     facts = []
     for event in events:
-        fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": event["day"], "year": event["year"],
-                "ord": event["ord"]}
+        when = day(event["date"])
+        fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": when, "year": when // 10000, "ord": 0}
         for name, kind in vocab.event_kinds[event["type"]].items():
             value = event.get(name)
             fact[name] = _DEFAULTS[kind] if value is None else _CONVERT[kind](value) if kind in _CONVERT else value
@@ -85,7 +75,14 @@ def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[
         fact["key_platform"] = event.get("platform_id") or event["id"]
         fact["key_project"] = event.get("project_id") or event["id"]
         facts.append(fact)
+    facts.sort(key=_canonical)
+    for index, fact in enumerate(facts):
+        fact["ord"] = index
     return facts
+
+
+def _canonical(fact: dict) -> tuple:
+    return fact["date"], fact["type"], fact["id"]
 
 
 _CONVERT = {"date": day, "money": fen, "decimal": lambda value: int(Decimal(value) * MICRO)}

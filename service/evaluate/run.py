@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from ..resolve import Resolution
 from ..rulebook.registry import Registry
 from ..vocabulary import Vocabulary
-from .facts import EVENT_ID_PREFIX, applicant_facts, applicant_fields, event_facts
+from .facts import EVENT_ID_PREFIX, applicant_facts, applicant_fields
 
 
 @dataclass
@@ -87,7 +87,7 @@ def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dic
     candidates: list[Candidate] = []
     denials: list[Denial] = []
     applicant = case["applicant"]
-    base = event_facts(vocab, applicant, events)
+    base = events  # the full event facts (facts.event_facts), in canonical order
     # in a session an event's id is prefixed, so that no event id can collide with
     # the ids of the applicant, incident, year and phase facts (which skip the core's content hash)
     by_id = {EVENT_ID_PREFIX + f["id"]: f for f in base}
