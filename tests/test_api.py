@@ -252,3 +252,15 @@ def test_a_bug_is_a_500_problem_with_an_id_and_nothing_from_the_stack(decider, m
     body = response.get_json()
     assert re.fullmatch(r"[0-9a-f-]{36}", body["decision_id"])
     assert "secret" not in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)
+
+
+def test_decision_ids_are_distinct_version_4_uuids():
+    import uuid
+
+    from service.decide import decision_id
+
+    ids = [decision_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

@@ -9,7 +9,7 @@ from ..vocabulary import Vocabulary
 from .facts import EVENT_ID_PREFIX, applicant_facts, applicant_fields
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     version: object  # RulesetVersion
     measure: object  # Measure
@@ -20,13 +20,10 @@ class Candidate:
     floor: int | None  # fen, obligation
     branch: object | None  # the outcome case that applied, if the measure has cases
     what_if: bool
-    cid: str = ""  # version|measure|event: one candidate per measure and event
-
-    def __post_init__(self):
-        self.cid = f"{self.version.key}|{self.measure.id}|{self.event['id']}"
+    cid: str  # version|measure|event: one candidate per measure and event
 
 
-@dataclass
+@dataclass(slots=True)
 class Denial:
     version: object
     measure: object
@@ -62,11 +59,12 @@ class Evaluation:
 
     def candidate(self, version, measure, event, supporting, amount, amount_max, floor, branch) -> None:
         """``event``: the trigger's full fact; ``supporting``: the joined events as the engine holds them."""
-        supporting = [self._events[s["id"]] for s in supporting]
-        cand = Candidate(version, measure, event, supporting, amount, amount_max, floor, branch, self.what_if)
+        cid = f"{version.key}|{measure.id}|{event['id']}"
         # several joined events can support one grant; the first one derived stands
-        if cand.cid not in self.candidates:
-            self.candidates[cand.cid] = cand
+        if cid not in self.candidates:
+            supporting = [self._events[s["id"]] for s in supporting]
+            self.candidates[cid] = Candidate(version, measure, event, supporting, amount, amount_max, floor, branch,
+                                             self.what_if, cid)
             if self._trace is not None:
                 self.trace_rule(f"{measure.id} candidate on {event['id']}"
                                 + (f" (with {', '.join(s['id'] for s in supporting)})" if supporting else ""))

@@ -30,7 +30,7 @@ from ..evaluate.run import Candidate
 NO_LIMIT = -1
 
 
-@dataclass
+@dataclass(slots=True)
 class Settled:
     status: str  # granted | cap_exhausted | already_granted
     amount: int | None
@@ -40,7 +40,7 @@ class Settled:
     count_remaining_before: int | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Beaten:
     by_measure: str
     by_event: str | None  # None: by a prior award
