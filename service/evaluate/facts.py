@@ -4,6 +4,7 @@ order of a request's events never changes a decision."""
 from __future__ import annotations
 
 from decimal import Decimal
+from operator import itemgetter
 
 from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX, Vocabulary
 
@@ -14,11 +15,10 @@ EVENT_ID_PREFIX = "e|"  # an event's id in a session; every other fact's id has 
 
 def day(value) -> int:
     """A date (or ISO string) as the integer YYYYMMDD."""
-    if not value:
-        return 0
-    if hasattr(value, "year"):
+    try:
         return value.year * 10000 + value.month * 100 + value.day
-    return int(str(value).replace("-", ""))
+    except AttributeError:
+        return int(str(value).replace("-", "")) if value else 0
 
 
 def fen(amount: Decimal) -> int:
@@ -75,14 +75,13 @@ def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[
         fact["key_platform"] = event.get("platform_id") or event["id"]
         fact["key_project"] = event.get("project_id") or event["id"]
         facts.append(fact)
-    facts.sort(key=_canonical)
+    facts.sort(key=_CANONICAL)
     for index, fact in enumerate(facts):
         fact["ord"] = index
     return facts
 
 
-def _canonical(fact: dict) -> tuple:
-    return fact["date"], fact["type"], fact["id"]
+_CANONICAL = itemgetter("date", "type", "id")
 
 
 _CONVERT = {"date": day, "money": fen, "decimal": lambda value: int(Decimal(value) * MICRO)}

@@ -133,16 +133,18 @@ def _denial(version, measure, event, reason, detail, citation, article, conditio
 
 def all_totals(outcomes: list[dict]) -> dict:
     """``totals`` (fixed and computed, in force), ``ceiling_totals``, ``what_if_totals`` (drafts)."""
-    sums = {"totals": {}, "ceiling_totals": {}, "what_if_totals": {}}
+    totals, ceilings, what_if = {}, {}, {}
     for o in outcomes:
-        if o.get("no_new_money"):
-            continue
-        if o["kind"] in TOTALLED_KINDS and "amount" in o:
-            into, amount = sums["what_if_totals" if o["what_if"] else "totals"], o["amount"]
-        elif o["kind"] == "ceiling" and "amount_max" in o and not o["what_if"]:
-            into, amount = sums["ceiling_totals"], o["amount_max"]
+        kind = o["kind"]
+        if kind in TOTALLED_KINDS:
+            amount, into = o.get("amount"), what_if if o["what_if"] else totals
+        elif kind == "ceiling" and not o["what_if"]:
+            amount, into = o.get("amount_max"), ceilings
         else:
+            continue
+        if amount is None or "no_new_money" in o:
             continue
         # every amount is rendered by money(): sign, yuan, a point, two digits of fen
         into[o["currency"]] = into.get(o["currency"], 0) + int(amount.replace(".", ""))
-    return {name: {c: money(v) for c, v in sorted(values.items())} for name, values in sums.items()}
+    return {name: {c: money(v) for c, v in sorted(values.items())}
+            for name, values in (("totals", totals), ("ceiling_totals", ceilings), ("what_if_totals", what_if))}
