@@ -253,7 +253,8 @@ def mixed_case(rng: random.Random, case_id: str | None = None) -> dict:
 
 
 def no_rule_case(rng: random.Random) -> dict:
-    """A valid request on which no rule of qz-htz can fire (the applicant is outside Qinzhou)."""
+    """A valid request on which no rule of qz-htz can fire (the applicant is outside
+    Qinzhou); the Guangxi-wide or Liuzhou measures may still grant something."""
     body = mixed_case(rng)
     zone, city = rng.choice(OTHER_ZONES)
     body["applicant"].update(kind="enterprise", zone=zone, city=city)
