@@ -98,7 +98,7 @@ class Settlement:
         def conflict(session, frame):
             session.context.conflict(frame["lo"]["c"], frame["hi"]["m"], frame["hi"]["c"])
 
-        # ``n`` ranks the facts of a group and key as its ``keep`` says (see _rank); a
+        # ``n`` ranks the facts of a group and key as its ``keep`` says (see _ranked); a
         # what-if (draft) candidate never displaces one of the law in force (``w``), and
         # two awards of one measure never stack-compete: its cap decides between them
         rules = [
@@ -133,7 +133,7 @@ class Settlement:
             asked = _asked(cand)
             stack_facts.append({"t": "sc", "id": f"sc|{cand.cid}", "p": 0, "c": cand.cid, "m": cand.measure.id,
                                 "g": group.id, "mode": group.keep, "k": scope_key(group.per, cand.event),
-                                "n": _rank(group, cand.measure.id, asked), "a": asked, "w": int(cand.what_if)})
+                                "n": _rank_key(group, cand.measure.id, asked), "a": asked, "w": int(cand.what_if)})
             if group.id in priors_added:
                 continue
             priors_added.add(group.id)
@@ -141,7 +141,7 @@ class Settlement:
                 if prior["measure"] in group.members:
                     stack_facts.append({"t": "sc", "id": f"sp|{i}|{group.id}", "p": 1, "m": prior["measure"],
                                         "g": group.id, "mode": group.keep, "k": scope_key(group.per, None, prior),
-                                        "n": _rank(group, prior["measure"], None), "w": 0})
+                                        "n": _rank_key(group, prior["measure"], None), "w": 0})
         context.groups = groups
         stack_facts = _contested(stack_facts)
         claims = []
@@ -183,33 +183,35 @@ class Settlement:
 
 
 def _contested(stack_facts: list[dict]) -> list[dict]:
-    """The stacking facts that can meet a rival: every stacking rule pairs a
-    candidate with another fact of its group and key, so a candidate alone in
-    its group and key, and priors no candidate shares one with, can fire nothing."""
+    """The stacking facts that can meet a rival, ranked: every stacking rule pairs a
+    candidate with another fact of its group and key, so a candidate alone in its
+    group and key, and priors no candidate shares one with, can fire nothing. Within
+    a group and key, ``n`` becomes the rank of the fact's key (0 first; equal keys,
+    equal ranks), a small integer whatever the amounts."""
     by_slot: dict[tuple, list] = {}
     for fact in stack_facts:
         by_slot.setdefault((fact["g"], fact["k"]), []).append(fact)
-    return [fact for fact in stack_facts
-            if len(facts := by_slot[(fact["g"], fact["k"])]) > 1 and any(f["p"] == 0 for f in facts)]
+    contested = set()
+    for facts in by_slot.values():
+        if len(facts) > 1 and any(f["p"] == 0 for f in facts):
+            ranks = {key: rank for rank, key in enumerate(sorted({f["n"] for f in facts}))}
+            for fact in facts:
+                fact["n"] = ranks[fact["n"]]
+                contested.add(fact["id"])
+    return [fact for fact in stack_facts if fact["id"] in contested]  # in the order they came
 
 
-_MEMBERS = 100  # members of one stacking group, at most
-_LARGEST = 10 ** 13  # fen; no award asks this much
-
-
-def _rank(group, measure_id: str, asked: int | None) -> int:
-    """Where a fact stands in its group and key, lowest first: by member order
-    (``keep: first``), or by amount, larger first, then member order (``keep:
-    larger``). An award already received (``asked`` None) stands before every
-    candidate under ``keep: larger``, and at its member's place under ``keep: first``."""
+def _rank_key(group, measure_id: str, asked: int | None) -> tuple:
+    """What orders a fact in its group and key, lowest first: member order (``keep:
+    first``), or amount, larger first, then member order (``keep: larger``). An award
+    already received (``asked`` None) stands before every candidate under ``keep:
+    larger``, and at its member's place under ``keep: first``."""
     order = group.members.index(measure_id)
     if group.keep == "first":
-        return order
+        return (0, order)
     if asked is None:
-        return -1
-    if len(group.members) > _MEMBERS or asked >= _LARGEST:
-        raise ValueError(f"stacking group {group.id}: cannot rank {measure_id} asking {asked} fen")
-    return (_LARGEST - asked) * _MEMBERS + order
+        return (-1, 0)
+    return (0, -asked, order)
 
 
 def _asked(cand: Candidate) -> int:
