@@ -6,7 +6,7 @@ unlike a median in microseconds, does not move with what else the machine does.
 Runs the 10-event case under callgrind twice, with 0 and with ``--n`` timed
 decisions after the same warm-up, and prints the difference divided by ``--n``
 (start-up, imports and compilation cancel out), in total and inside the
-durable-rules C core. PYTHONHASHSEED is fixed so that two runs on one build agree.
+durable-rules C core. PYTHONHASHSEED is fixed; two runs on one build agree within 2%.
 Needs valgrind (Debian package ``valgrind``).
 """
 from __future__ import annotations
