@@ -90,6 +90,18 @@ def test_invalid_case_lists_every_invalid_field_at_once(client):
     assert "hte_recognized" in unknown_type["message"], "an unknown type lists the known ones"
 
 
+def test_an_event_of_no_known_type_still_has_its_common_fields_checked(client):
+    payload = qz_case([
+        {"id": 1},  # no type, an id that is not a string, no date
+        {"id": "e2", "type": "nonsense", "date": "2024-02-30", "whatever": True},
+    ])
+    body = _problem(client.post("/v1/decisions", json=payload), 400)
+    paths = sorted(e["path"] for e in body["errors"])
+    assert paths == ["events/0/date", "events/0/id", "events/0/type", "events/1/date", "events/1/type"]
+    missing_type = next(e for e in body["errors"] if e["path"] == "events/0/type")
+    assert missing_type["message"].startswith("missing")
+
+
 def test_float_money_is_a_400_never_rounded(client):
     payload = qz_case([], prior_awards=[{"measure": "qz-htz/5", "amount": 100.0, "date": "2023-01-01"}])
     data = json.dumps(payload)

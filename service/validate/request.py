@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..vocabulary import Vocabulary, vocabulary
 
@@ -83,15 +83,19 @@ def _field(spec) -> fields.Field:
     return fields.String(validate=validate.Length(max=200), **kwargs)
 
 
+def _common_event_fields() -> dict:
+    """The fields every event has, whatever its type."""
+    return {
+        "id": fields.String(required=True, validate=validate.Length(min=1, max=100)),
+        "date": fields.Date(required=True),
+        "project_id": fields.String(validate=validate.Length(max=100)),
+    }
+
+
 def _event_schemas(vocab: Vocabulary) -> dict[str, type[Schema]]:
     schemas = {}
     for name, event_type in vocab.events.items():
-        attrs = {
-            "id": fields.String(required=True, validate=validate.Length(min=1, max=100)),
-            "type": fields.String(required=True),
-            "date": fields.Date(required=True),
-            "project_id": fields.String(validate=validate.Length(max=100)),
-        }
+        attrs = {**_common_event_fields(), "type": fields.String(required=True)}
         for field_name, spec in event_type.fields.items():
             attrs[field_name] = _field(spec)
         attrs["Meta"] = type("Meta", (), {"unknown": RAISE})
@@ -164,6 +168,9 @@ class CaseValidator:
         self.vocab = vocab or vocabulary()
         self.case_schema = build_case_schema(self.vocab)
         self.event_schemas = {name: schema() for name, schema in _event_schemas(self.vocab).items()}
+        # an event of no known type: its own fields cannot be judged, the common ones still are
+        self.common_event_schema = type("EventOfUnknownType", (Schema,), {
+            **_common_event_fields(), "Meta": type("Meta", (), {"unknown": EXCLUDE})})()
 
     def validate(self, payload) -> tuple[dict | None, list[dict]]:
         """Return (case, []) or (None, [{path, message}, …]) with every problem."""
@@ -195,7 +202,12 @@ class CaseValidator:
                 if event_type not in self.event_schemas:
                     known = ", ".join(sorted(self.event_schemas))
                     errors.append({"path": f"events/{index}/type",
-                                   "message": f"unknown event type {event_type!r}; known types: {known}"})
+                                   "message": f"missing; known types: {known}" if event_type is None
+                                   else f"unknown event type {event_type!r}; known types: {known}"})
+                    try:
+                        self.common_event_schema.load(raw)
+                    except ValidationError as error:
+                        errors += _flatten(error.messages, f"events/{index}")
                     continue
                 try:
                     event = self.event_schemas[event_type].load(raw)
