@@ -102,6 +102,17 @@ def test_an_event_of_no_known_type_still_has_its_common_fields_checked(client):
     assert missing_type["message"].startswith("missing")
 
 
+def test_an_event_type_that_is_not_a_string_is_a_400_not_a_crash(client):
+    payload = qz_case([
+        {"id": "e1", "type": {"nested": "object"}, "date": "2024-01-01"},
+        {"id": "e2", "type": ["a", "list"], "date": "2024-01-01"},
+        {"id": "e3", "type": 7, "date": "2024-01-01"},
+    ])
+    body = _problem(client.post("/v1/decisions", json=payload), 400)
+    assert sorted(e["path"] for e in body["errors"]) == ["events/0/type", "events/1/type", "events/2/type"]
+    assert all(e["message"].startswith("not a string") for e in body["errors"])
+
+
 def test_float_money_is_a_400_never_rounded(client):
     payload = qz_case([], prior_awards=[{"measure": "qz-htz/5", "amount": 100.0, "date": "2023-01-01"}])
     data = json.dumps(payload)
