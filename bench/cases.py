@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # also when run as a script
 from tests.helpers import GOOD_ATTRIBUTES  # noqa: E402  (one list of the art. 十四 attributes, all met)
 
-# Every event type the qz-htz ruleset triggers on (zone_local_tax_retained only
-# for zone applicants).
+# Every event type the qz-htz ruleset triggers on for an enterprise (its other
+# trigger, zone_local_tax_retained, is a zone's).
 ENTERPRISE_EVENT_TYPES = [
     "hte_recognized",
     "gazelle_recognized",
@@ -36,7 +36,6 @@ ENTERPRISE_EVENT_TYPES = [
     "talent_appointed",
     "approval_requested",
 ]
-QZ_EVENT_TYPES = ENTERPRISE_EVENT_TYPES + ["zone_local_tax_retained"]
 
 LEVELS = ["national", "regional", "city"]
 PLATFORM_TYPES = ["key_laboratory", "technology_innovation_center", "engineering_research_center",

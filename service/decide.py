@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
+import uuid
 
 import orjson
 
@@ -24,6 +24,9 @@ class Decider:
     def __init__(self, registry: Registry | None = None):
         self.registry = registry or Registry.load()
         self.vocab = vocabulary()
+        # the applicant attributes to turn into engine values: those some rule tests
+        tested = self.registry.tested_attributes
+        self.attribute_kinds = tuple((name, kind) for name, kind in self.vocab.attribute_kinds if name in tested)
         self.settlement = Settlement()
         self.engine = {"name": ENGINE_NAME, "version": engine_version()}
         self.bundle = self.registry.bundle
@@ -48,8 +51,8 @@ class Decider:
         events = event_facts(self.vocab, case["applicant"], case.get("events") or [])
         only = self._restrict(bundle) if bundle is not None else None
         resolution = resolve(self.registry, case["applicant"], events, pins, include_drafts, only)
-        candidates, denials = evaluate(self.registry, self.vocab, case, events, resolution, trace)
-        beaten, settled, conflicts = self.settlement.settle(self.registry, candidates, case.get("prior_awards") or [], trace)
+        candidates, denials = evaluate(self.registry, self.vocab, self.attribute_kinds, case, events, resolution, trace)
+        beaten, settled, conflicts = self.settlement.settle(candidates, case.get("prior_awards") or [], trace)
 
         outcomes, denied = [], []
         for cand in candidates:  # in canonical order
@@ -93,12 +96,7 @@ class Decider:
 
 
 def decision_id() -> str:
-    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` gives it, without building a UUID object."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return str(uuid.uuid4())
 
 
 def canonical_sha256(payload) -> str:

@@ -83,7 +83,6 @@ class Ruleset:
             definition[rule.name] = dict(rule.condition, cap=rule.batch) if rule.batch else rule.condition
             self._actions[rule.name] = rule.action
         self.definition = definition
-        self.rule_count = len(rules)
         self._handle = _core.create_ruleset(name, json.dumps(definition, ensure_ascii=False, sort_keys=True))
         self._lock = threading.Lock()
 

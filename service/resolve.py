@@ -68,7 +68,7 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
         check_pins(registry, pins)
     assignments: list[Assignment] = []
     not_applicable, notices = [], []
-    for policy, versions in registry.by_policy:
+    for policy, versions in sorted(registry.versions.items()):
         if only is not None:
             versions = [v for v in versions if v.key in only]
         if not versions:

@@ -89,9 +89,17 @@ def _decide(decider, validator, payload):
     return case, decider.decide(case)
 
 
-def _cap_of(registry, outcome):
-    version = registry.get(outcome["policy"], outcome["version"])
-    return registry.cap_for(version, outcome["measure"])
+def _by_scope(registry, case, decision, table: str) -> dict:
+    """Each (cap or stacking group, scope key) → (its limit, the outcomes under it);
+    ``table`` is the version's lookup: ``cap_of`` or ``group_of``."""
+    scoped = {}
+    for outcome in decision["outcomes"]:
+        version = registry.get(outcome["policy"], outcome["version"])
+        limit = getattr(version, table).get(outcome["measure"])
+        if limit is not None:
+            key = (limit.id, scope_key(limit.per, _event_fact(case, outcome["event"])))
+            scoped.setdefault(key, (limit, []))[1].append(outcome)
+    return scoped
 
 
 def _event_fact(case, event_id):
@@ -107,28 +115,17 @@ def test_caps_hold_across_documents(decider, validator):
     @given(cases(decider.vocab, registry))
     def check(payload):
         case, decision = _decide(decider, validator, payload)
-        granted = defaultdict(Decimal)
-        counts = defaultdict(int)
-        years = defaultdict(list)
-        for outcome in decision["outcomes"]:
-            cap = _cap_of(registry, outcome)
-            if cap is None:
-                continue
-            key = (cap.id, scope_key(cap.per, _event_fact(case, outcome["event"])))
-            granted[key] += Decimal(outcome.get("amount") or outcome.get("amount_max") or "0")
-            counts[key] += 1
-            years[key].append(_event_fact(case, outcome["event"])["year"])
-        for (cap_id, key), total in granted.items():
-            cap = next(c for v in registry.all_versions() for c in v.caps if c.id == cap_id)
+        for (cap_id, key), (cap, outcomes) in _by_scope(registry, case, decision, "cap_of").items():
+            total = sum(Decimal(o.get("amount") or o.get("amount_max") or "0") for o in outcomes)
             priors = [p for p in case["prior_awards"] if p["measure"] in cap.counts
                       and scope_key(cap.per, None, p) == key]
             if cap.amount_fen is not None:
                 limit = max(Decimal(0), Decimal(cap.amount_fen) / 100 - sum(p["amount"] for p in priors))
                 assert total <= limit, f"{cap_id}[{key}] granted {total} > {limit}"
             if cap.count is not None:
-                assert counts[(cap_id, key)] <= max(0, cap.count - len(priors)), f"{cap_id}[{key}] count"
+                assert len(outcomes) <= max(0, cap.count - len(priors)), f"{cap_id}[{key}] count"
             if cap.span:
-                ordered = sorted(years[(cap_id, key)])
+                ordered = sorted(_event_fact(case, o["event"])["year"] for o in outcomes)
                 assert all(b - a >= cap.span for a, b in zip(ordered, ordered[1:])), f"{cap_id} span {ordered}"
 
     check()
@@ -141,14 +138,7 @@ def test_stacking_holds_and_drafts_never_displace_the_law(decider, validator):
     @given(cases(decider.vocab, registry))
     def check(payload):
         case, decision = _decide(decider, validator, payload)
-        members = defaultdict(list)
-        for outcome in decision["outcomes"]:
-            version = registry.get(outcome["policy"], outcome["version"])
-            group = registry.group_for(version, outcome["measure"])
-            if group is None:
-                continue
-            key = (group.id, scope_key(group.per, _event_fact(case, outcome["event"])))
-            members[key].append(outcome)
+        members = {key: outcomes for key, (_, outcomes) in _by_scope(registry, case, decision, "group_of").items()}
         for key, outcomes in members.items():
             in_force = [o for o in outcomes if not o["what_if"]]
             assert len({o["measure"] for o in in_force}) <= 1, f"{key}: {[o['measure'] for o in in_force]}"

@@ -104,6 +104,12 @@ def _broken_copy(tmp_path: Path, mutate) -> Path:
     return target
 
 
+def _measure_changed(tmp_path: Path, measure_id: str, field: str, value) -> tuple[Path, int]:
+    """A copy of the Qinzhou file with one field of one measure set to ``value``, and that measure's index."""
+    i = _index(_raw(QZ_FILE), measure_id)
+    return _broken_copy(tmp_path, lambda r: r["measures"][i].__setitem__(field, value)), i
+
+
 def _refused(path: Path) -> RulesetError:
     with pytest.raises(RulesetError) as info:
         load_ruleset(path, SOURCES_DIR)
@@ -130,19 +136,15 @@ def test_bad_schema_value_is_refused(tmp_path):
 
 
 def test_unknown_schema_field_is_refused(tmp_path):
-    raw = _raw(QZ_FILE)
-    i = _index(raw, "qz-htz/4")
-    path = _broken_copy(tmp_path, lambda r: r["measures"][i].__setitem__("amount_per_platform", "1000000.00"))
+    path, i = _measure_changed(tmp_path, "qz-htz/4", "amount_per_platform", "1000000.00")
     error = _refused(path)
     assert f"{path}:/measures/{i}" in str(error)
     assert "amount_per_platform" in str(error)
 
 
 def test_cited_phrase_not_in_the_source_is_refused(tmp_path):
-    raw = _raw(QZ_FILE)
-    i = _index(raw, "qz-htz/4")
     invented = "对新认定的国家级科技创新平台给予1000万元资金扶持"
-    path = _broken_copy(tmp_path, lambda r: r["measures"][i].__setitem__("cites", invented))
+    path, i = _measure_changed(tmp_path, "qz-htz/4", "cites", invented)
     error = _refused(path)
     assert f"{path}:/measures/{i}/cites:" in str(error)
     assert invented in str(error)
@@ -170,9 +172,7 @@ def test_cited_words_survive_whitespace_but_not_a_changed_character(tmp_path):
 
 
 def test_unknown_trigger_is_refused(tmp_path):
-    raw = _raw(QZ_FILE)
-    i = _index(raw, "qz-htz/2.2")
-    path = _broken_copy(tmp_path, lambda r: r["measures"][i].__setitem__("trigger", "unicorn_listed"))
+    path, i = _measure_changed(tmp_path, "qz-htz/2.2", "trigger", "unicorn_listed")
     error = _refused(path)
     assert f"{path}:/measures/{i}/trigger:" in str(error)
     assert "unicorn_listed" in str(error)

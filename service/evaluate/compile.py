@@ -16,8 +16,9 @@ stacking are settled across documents afterwards (settle/).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import itemgetter
+from typing import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import product
 
@@ -40,25 +41,21 @@ BASE_EVENT_FIELDS = ("t", "id", "type", "year", "role")
 
 
 @dataclass(frozen=True)
+class EventTrim:
+    """How the full fact of one event type becomes its fact in a session: only the
+    fields some rule tests, the applicant's ones (``applicant_<name>``) added from the applicant."""
+    take: Callable[[dict], tuple]  # the event's own fields, in the order of ``own``
+    own: tuple
+    of_applicant: tuple
+
+
+@dataclass(frozen=True)
 class CompiledVersion:
     ruleset: Ruleset
-    event_fields: dict  # event type -> the fields its rules test, but role; facts carry no others
+    trims: dict  # event type -> EventTrim; an event of another type has nothing to do in the session
     fact_types: frozenset  # the ``t`` of every fact some rule's pattern tests; no other fact can match
     phase_types: frozenset  # the event types that rules waiting for the phase fact start from
     applicant_attributes: frozenset  # the applicant attributes a rule tests, on the applicant or an event fact
-    _takes: dict = field(default_factory=dict, compare=False, repr=False)  # event type -> see takes()
-
-    def takes(self, full: dict, fields: tuple) -> tuple:
-        """How an event fact of ``full``'s type is trimmed to ``fields``: a getter of the fields
-        the full fact has, their names, and the names taken from the applicant instead.
-        Every full fact of one type has the same fields (see facts.event_facts)."""
-        found = self._takes.get(full["type"])
-        if found is None:
-            own = tuple(k for k in fields if k in full)
-            found = self._takes[full["type"]] = (
-                (lambda f, k=own[0]: (f[k],)) if len(own) == 1 else itemgetter(*own), own,
-                tuple(k for k in fields if k not in full))
-        return found
 
 
 def compile_version(version: RulesetVersion) -> CompiledVersion:
@@ -67,11 +64,15 @@ def compile_version(version: RulesetVersion) -> CompiledVersion:
         rules += _measure_rules(version, measure)
     rules += _shared_denial_rules(version)
     fields = {event: tuple(f for f in names if f != "role") for event, names in _event_fields(version).items()}
+    trims = {}
+    for event, names in fields.items():
+        own = tuple(f for f in names if not f.startswith(APPLICANT_PREFIX))  # at least t, id, type, year
+        trims[event] = EventTrim(itemgetter(*own), own, tuple(f for f in names if f.startswith(APPLICANT_PREFIX)))
     # a rule that waits for the phase fact joins it with a trigger event first (see patterns())
     gated = [rule.condition["all"][1]["e"] for rule in rules if rule.condition["all"][0] == {"p": {"t": "ph"}}]
     if len(gated) != sum("ph" in set(_fact_types(rule.condition)) for rule in rules):
         raise ValueError(f"{version.key}: a rule tests the phase fact other than as its first pattern")
-    return CompiledVersion(Ruleset(f"{version.policy}@{version.version}", rules), fields,
+    return CompiledVersion(Ruleset(f"{version.policy}@{version.version}", rules), trims,
                            frozenset(t for rule in rules for t in _fact_types(rule.condition)),
                            frozenset(_trigger_type(pattern) for pattern in gated),
                            _applicant_attributes(version, fields))

@@ -26,15 +26,11 @@ def fen(amount: Decimal) -> int:
 
 
 def _engine_value(kind: str, value):
+    """A value of a declared type as the engine compares it: the type's default if absent."""
     if value is None:
         return _DEFAULTS[kind]
-    if kind == "date":
-        return day(value)
-    if kind == "money":
-        return fen(value)
-    if kind == "decimal":
-        return int(Decimal(value) * MICRO)
-    return value
+    convert = _CONVERT.get(kind)
+    return value if convert is None else convert(value)
 
 
 def applicant_facts(vocab: Vocabulary, applicant: dict, attribute_kinds: tuple | None = None) -> list[dict]:
@@ -69,8 +65,7 @@ def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[
         when = day(event["date"])
         fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": when, "year": when // 10000, "ord": 0}
         for name, kind in vocab.event_kinds[event["type"]].items():
-            value = event.get(name)
-            fact[name] = _DEFAULTS[kind] if value is None else _CONVERT[kind](value) if kind in _CONVERT else value
+            fact[name] = _engine_value(kind, event.get(name))
         fact["hte_since"] = hte_since
         fact["key_platform"] = event.get("platform_id") or event["id"]
         fact["key_project"] = event.get("project_id") or event["id"]

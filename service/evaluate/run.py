@@ -78,37 +78,37 @@ class Evaluation:
                 self.trace_rule(f"{measure.id} denied on {event['id']}: {reason}" + (f" ({condition})" if condition else ""))
 
 
-def evaluate(registry: Registry, vocab: Vocabulary, case: dict, events: list[dict], resolution: Resolution,
-             trace: list[str] | None) -> tuple[list[Candidate], list[Denial]]:
+def evaluate(registry: Registry, vocab: Vocabulary, attribute_kinds: tuple, case: dict, events: list[dict],
+             resolution: Resolution, trace: list[str] | None) -> tuple[list[Candidate], list[Denial]]:
     """Candidates in canonical order (see ``candidate_order``) and denials.
+    ``attribute_kinds``: (name, type) of the applicant attributes to carry (those rules test);
+    ``events``: the full event facts (facts.event_facts), in canonical order;
     ``trace``: a list to record fired rules in, or None when no one asked."""
     candidates: list[Candidate] = []
     denials: list[Denial] = []
     applicant = case["applicant"]
-    base = events  # the full event facts (facts.event_facts), in canonical order
     # in a session an event's id is prefixed, so that no event id can collide with
     # the ids of the applicant, incident, year and phase facts (which skip the core's content hash)
-    by_id = {EVENT_ID_PREFIX + f["id"]: f for f in base}
-    about = applicant_facts(vocab, applicant, registry.tested_attribute_kinds(vocab))
+    by_id = {EVENT_ID_PREFIX + f["id"]: f for f in events}
+    about = applicant_facts(vocab, applicant, attribute_kinds)
     about_applicant = None  # applicant_<name> fields, built when a version's event facts test one
     for assignment in resolution.assignments:
         version = assignment.version
         compiled = registry.compiled[version.key]
         roles = assignment.roles
         context = Evaluation(assignment.what_if, trace, version.key, by_id)
-        wanted, tested = compiled.event_fields, compiled.fact_types
+        trims, tested = compiled.trims, compiled.fact_types
         # an event no rule of this version tests has nothing to do in its session,
         # and the facts of a kind no rule tests would match nothing
         trimmed = []
-        for f in base:
-            fields = wanted.get(f["type"])
-            if fields is not None:
-                take, own, of_applicant = compiled.takes(f, fields)
-                fact = dict(zip(own, take(f)))
-                if of_applicant:
+        for f in events:
+            trim = trims.get(f["type"])
+            if trim is not None:
+                fact = dict(zip(trim.own, trim.take(f)))
+                if trim.of_applicant:
                     if about_applicant is None:
                         about_applicant = applicant_fields(about[0])
-                    fact.update({k: about_applicant[k] for k in of_applicant})
+                    fact.update({k: about_applicant[k] for k in trim.of_applicant})
                 fact["id"] = EVENT_ID_PREFIX + f["id"]
                 fact["role"] = roles.get(f["id"], "ctx")
                 trimmed.append(fact)

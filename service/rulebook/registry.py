@@ -9,8 +9,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..paths import RULESETS_DIR
-from .loader import Cap, RulesetError, RulesetVersion, StackingGroup, load_ruleset
+from ..paths import RULESETS_DIR, SOURCES_DIR
+from .loader import RulesetError, RulesetVersion, load_ruleset
 
 EVALUATED_STATUSES = ("in_force", "repealed")  # law that was in force in its window
 DRAFT_STATUSES = ("draft",)  # evaluated on request only
@@ -33,7 +33,7 @@ class Registry:
         directory = Path(directory or RULESETS_DIR)
         sources = directory / "sources"
         if not sources.is_dir():
-            sources = RULESETS_DIR / "sources"
+            sources = SOURCES_DIR
         versions: dict[str, list[RulesetVersion]] = {}
         errors: list[RulesetError] = []
         for path in sorted(directory.glob("*/*.yaml")):
@@ -121,21 +121,9 @@ class Registry:
             raise RulesetError("rulesets", problems)
 
     @property
-    def by_policy(self) -> list[tuple[str, list[RulesetVersion]]]:
-        """(policy, its versions) in policy order; the registry never changes once loaded."""
-        cached = self.__dict__.get("_by_policy")
-        if cached is None:
-            cached = self.__dict__["_by_policy"] = [(p, self.versions[p]) for p in sorted(self.versions)]
-        return cached
-
-    def tested_attribute_kinds(self, vocab) -> tuple:
-        """(name, type) of the applicant attributes some compiled rule tests: no other reaches the engine."""
-        cached = self.__dict__.get("_tested_attribute_kinds")
-        if cached is None or cached[0] is not vocab:
-            tested = set().union(*(c.applicant_attributes for c in self.compiled.values()))
-            cached = self.__dict__["_tested_attribute_kinds"] = (
-                vocab, tuple((name, kind) for name, kind in vocab.attribute_kinds if name in tested))
-        return cached[1]
+    def tested_attributes(self) -> frozenset:
+        """The applicant attributes some compiled rule tests: no other reaches the engine."""
+        return frozenset().union(*(c.applicant_attributes for c in self.compiled.values()))
 
     def policy_versions(self, policy: str) -> list[RulesetVersion]:
         return self.versions.get(policy, [])
@@ -148,9 +136,3 @@ class Registry:
 
     def all_versions(self) -> list[RulesetVersion]:
         return [v for policy in sorted(self.versions) for v in self.versions[policy]]
-
-    def cap_for(self, version: RulesetVersion, measure_id: str) -> Cap | None:
-        return version.cap_of.get(measure_id)
-
-    def group_for(self, version: RulesetVersion, measure_id: str) -> StackingGroup | None:
-        return version.group_of.get(measure_id)

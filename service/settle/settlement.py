@@ -28,13 +28,13 @@ from ..evaluate.facts import day, fen
 from ..evaluate.run import Candidate
 
 NO_LIMIT = -1
+CLAIMS_PER_ROUND = 1000  # a round takes every due claim: one per ledger, far fewer than this
 
 
 @dataclass(slots=True)
 class Settled:
     status: str  # granted | cap_exhausted | already_granted
     amount: int | None
-    before: int | None
     cap: object | None
     remaining_before: int | None
     count_remaining_before: int | None
@@ -111,21 +111,20 @@ class Settlement:
                 {"hi": {"$and": [{"t": "sc"}, {"p": 0}, {"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"w": 0},
                                  {"$neq": {"m": {"lo": "m"}}}, {"$lt": {"a": {"lo": "a"}}}]}}]},
                 conflict),
-            Rule("cap:open", {"all": [{"c": {"$and": [{"t": "cc"}, {"pos": 0}]}}]}, claim, batch=1000),
+            Rule("cap:open", {"all": [{"c": {"$and": [{"t": "cc"}, {"pos": 0}]}}]}, claim, batch=CLAIMS_PER_ROUND),
             # a spent ledger stays in working memory: only the claim of its position could match it
             Rule("cap:claim", {"all": [
                 {"c": {"$and": [{"t": "cc"}, {"$gt": {"pos": 0}}]}},
                 {"l": {"$and": [{"t": "led"}, {"cap": {"c": "cap"}}, {"k": {"c": "k"}}, {"pos": {"c": "pos"}}]}}]}, claim,
-                batch=1000),
+                batch=CLAIMS_PER_ROUND),
         ]
         return rules
 
-    def settle(self, registry, candidates: list[Candidate], prior_awards: list[dict], trace: list[str]):
+    def settle(self, candidates: list[Candidate], prior_awards: list[dict], trace: list[str]):
         """``candidates`` in canonical order, as evaluate returns them. Return ({cid: Beaten}, {cid: Settled}, {what-if cid: [(measure, event) it conflicts with]})."""
         context = _Context(trace)
-        ordered = candidates  # already in canonical order (evaluate.run.candidate_order)
         stack_facts, groups, priors_added = [], {}, set()
-        for cand in ordered:
+        for cand in candidates:
             group = cand.version.group_of.get(cand.measure.id)
             if group is None:
                 continue
@@ -143,16 +142,11 @@ class Settlement:
                                         "g": group.id, "mode": group.keep, "k": scope_key(group.per, None, prior),
                                         "n": _rank_key(group, prior["measure"], None), "w": 0})
         context.groups = groups
-        stack_facts = _contested(stack_facts)
-        claims = []
-        if not stack_facts:
-            claims = self._claims(registry, ordered, prior_awards, context)
-            if not claims:
-                return context.beaten_by, context.settled, context.conflicts
+        # the core creates a session's state with its first fact: a case with nothing
+        # contested or capped asserts nothing and costs the engine nothing
         with self.ruleset.session(context) as session:
-            if stack_facts:
-                session.assert_and_drain(stack_facts)
-                claims = self._claims(registry, ordered, prior_awards, context)
+            session.assert_and_drain(_contested(stack_facts))
+            claims = self._claims(candidates, prior_awards, context)
             session.assert_and_drain(claims)
         if len(context.settled) != len(claims):
             missing = [cid for cid, _, _ in context.claim_of.values() if cid not in context.settled]
@@ -160,7 +154,7 @@ class Settlement:
         return context.beaten_by, context.settled, context.conflicts
 
     @staticmethod
-    def _claims(registry, ordered, prior_awards, context) -> list[dict]:
+    def _claims(ordered, prior_awards, context) -> list[dict]:
         """Claims on each cap ledger by the candidates that survived stacking, in order.
         A claim fact carries what the rules match on (cap, key, position); what it
         asks, and the ledger's state, stay with the context for the claim action."""
@@ -224,9 +218,6 @@ def _asked(cand: Candidate) -> int:
 
 def _open_ledger(cap, key: str, prior_awards: list[dict]) -> dict:
     """A cap's ledger as it opens for this case: what remains after prior awards."""
-    if not prior_awards:
-        return {"rem": NO_LIMIT if cap.amount_fen is None else cap.amount_fen,
-                "cnt": NO_LIMIT if cap.count is None else cap.count, "last": 0, "span": cap.span or 0, "n": 0}
     counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key]
     return {
         "rem": NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted)),
@@ -263,7 +254,7 @@ class _Context:
 
     def claimed(self, cid: str, status: str, granted: int, remaining: int, count: int) -> None:
         cap = self.caps[cid]
-        self.settled[cid] = Settled(status, granted, None, cap, None if remaining == NO_LIMIT else remaining,
+        self.settled[cid] = Settled(status, granted, cap, None if remaining == NO_LIMIT else remaining,
                                     None if count == NO_LIMIT else count)
         if self.trace is not None:
             self.trace.append(f"settlement: {cid} {status} under cap {cap.id}")
