@@ -9,7 +9,7 @@ import orjson
 
 from . import __version__
 from .engine import ENGINE_NAME, engine_version
-from .evaluate.facts import event_facts
+from .evaluate.facts import FactBuilder
 from .evaluate.run import candidate_order, evaluate
 from .render import decision as render
 from .resolve import resolve
@@ -25,8 +25,7 @@ class Decider:
         self.registry = registry or Registry.load()
         self.vocab = vocabulary()
         # the applicant attributes to turn into engine values: those some rule tests
-        tested = self.registry.tested_attributes
-        self.attribute_kinds = tuple((name, kind) for name, kind in self.vocab.attribute_kinds if name in tested)
+        self.facts = FactBuilder(self.vocab, self.registry.tested_attributes)
         self.settlement = Settlement()
         self.engine = {"name": ENGINE_NAME, "version": engine_version()}
         self.bundle = self.registry.bundle
@@ -48,10 +47,11 @@ class Decider:
         include_drafts = bool(options.get("include_drafts", False))
         trace: list[str] | None = [] if options.get("explain") else None
 
-        events = event_facts(self.vocab, case["applicant"], case.get("events") or [])
+        applicant = case["applicant"]
+        events = self.facts.events(applicant, case.get("events") or [])
         only = self._restrict(bundle) if bundle is not None else None
-        resolution = resolve(self.registry, case["applicant"], events, pins, include_drafts, only)
-        candidates, denials = evaluate(self.registry, self.vocab, self.attribute_kinds, case, events, resolution, trace)
+        resolution = resolve(self.registry, applicant, events, pins, include_drafts, only)
+        candidates, denials = evaluate(self.registry, self.facts.applicant(applicant), events, resolution, trace)
         beaten, settled, conflicts = self.settlement.settle(candidates, case.get("prior_awards") or [], trace)
 
         outcomes, denied = [], []

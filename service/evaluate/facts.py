@@ -25,60 +25,73 @@ def fen(amount: Decimal) -> int:
     return int((Decimal(amount) * 100).to_integral_value())
 
 
-def _engine_value(kind: str, value):
-    """A value of a declared type as the engine compares it: the type's default if absent."""
-    if value is None:
-        return _DEFAULTS[kind]
-    convert = _CONVERT.get(kind)
-    return value if convert is None else convert(value)
+_CONVERT = {"date": day, "money": fen, "decimal": lambda value: int(Decimal(value) * MICRO)}
+_CANONICAL = itemgetter("date", "type", "id")
 
 
-def applicant_facts(vocab: Vocabulary, applicant: dict, attribute_kinds: tuple | None = None) -> list[dict]:
-    """The applicant fact and one fact per incident. ``attribute_kinds``: the
-    (name, type) of the attributes to carry, if not every declared one."""
-    attributes = applicant.get("attributes") or {}
-    app = {"t": "app", "id": "app"}
-    for name in APPLICANT_FIELDS:
-        app[name] = applicant.get(name) or ""
-    for name, kind in vocab.attribute_kinds if attribute_kinds is None else attribute_kinds:
-        app[name] = _engine_value(kind, attributes.get(name))
-    facts = [app]
-    for index, incident in enumerate(applicant.get("incidents") or []):
-        facts.append({"t": "inc", "id": f"inc|{index}", "i": index, "year": incident["year"], "type": incident["type"],
-                      "grade": vocab.grade_rank(incident["grade"]) if incident.get("grade") else 0})
-    return facts
+class FactBuilder:
+    """Turns a validated case into facts. Built once per process from the vocabulary:
+    what each event type's fact holds, and how each value converts, is worked out
+    here, not per request. A validated case holds no None (no field allows it), so an
+    absent field is simply one the defaults fill."""
+
+    def __init__(self, vocab: Vocabulary, attributes: frozenset | None = None):
+        """``attributes``: the applicant attributes to carry (those rules test); None: every one."""
+        kinds = [(n, k) for n, k in vocab.attribute_kinds if attributes is None or n in attributes]
+        self._grade_rank = vocab.grade_rank
+        self._applicant = {"t": "app", "id": "app"} | dict.fromkeys(APPLICANT_FIELDS, "") | \
+            {name: _DEFAULTS[kind] for name, kind in kinds}
+        self._attribute_conversions = {name: _CONVERT[kind] for name, kind in kinds if kind in _CONVERT}
+        self._events = {}
+        for event_type, fields in vocab.event_kinds.items():
+            defaults = {"t": "ev", "id": "", "type": event_type, "date": 0, "year": 0, "ord": 0}
+            defaults.update((name, _DEFAULTS[kind]) for name, kind in fields.items())
+            conversions = tuple((name, _CONVERT[kind]) for name, kind in fields.items() if kind in _CONVERT)
+            self._events[event_type] = (defaults, conversions)
+
+    def applicant(self, applicant: dict) -> list[dict]:
+        """The applicant fact and one fact per incident."""
+        app = self._applicant.copy()
+        for name in APPLICANT_FIELDS:
+            app[name] = applicant.get(name) or ""
+        conversions = self._attribute_conversions
+        for name, value in (applicant.get("attributes") or {}).items():
+            if name in app:
+                convert = conversions.get(name)
+                app[name] = value if convert is None else convert(value)
+        facts = [app]
+        for index, incident in enumerate(applicant.get("incidents") or []):
+            facts.append({"t": "inc", "id": f"inc|{index}", "i": index, "year": incident["year"], "type": incident["type"],
+                          "grade": self._grade_rank(incident["grade"]) if incident.get("grade") else 0})
+        return facts
+
+    def events(self, applicant: dict, events: list[dict]) -> list[dict]:
+        """The full fact of each event — every field its type declares, as the engine
+        compares it — in one canonical order (date, type, id), ``ord`` its rank, so
+        that the order of a request's events never changes a decision."""
+        hte_since = day((applicant.get("attributes") or {}).get("high_tech_enterprise_since"))
+        plans = self._events
+        facts = []
+        for event in events:
+            defaults, conversions = plans[event["type"]]
+            fact = defaults.copy()
+            fact.update(event)
+            for name, convert in conversions:
+                if name in event:
+                    fact[name] = convert(event[name])
+            fact["date"] = when = day(event["date"])
+            fact["year"] = when // 10000
+            fact["hte_since"] = hte_since
+            fact["key_platform"] = event.get("platform_id") or event["id"]
+            fact["key_project"] = event.get("project_id") or event["id"]
+            facts.append(fact)
+        facts.sort(key=_CANONICAL)
+        for index, fact in enumerate(facts):
+            fact["ord"] = index
+        return facts
 
 
 def applicant_fields(app: dict) -> dict:
     """The applicant's fields and attributes as ``applicant_<name>``: every event fact
     that reaches the engine carries those its rules test, so no rule needs a join."""
     return {f"{APPLICANT_PREFIX}{name}": value for name, value in app.items() if name not in ("t", "id", "sid")}
-
-
-def event_facts(vocab: Vocabulary, applicant: dict, events: list[dict]) -> list[dict]:
-    """The full fact of each event — every field its type declares, as the engine
-    compares it — in one canonical order (date, type, id), ``ord`` its rank, so
-    that the order of a request's events never changes a decision."""
-    hte_since = day((applicant.get("attributes") or {}).get("high_tech_enterprise_since"))
-    facts = []
-    for event in events:
-        when = day(event["date"])
-        fact = {"t": "ev", "id": event["id"], "type": event["type"], "date": when, "year": when // 10000, "ord": 0}
-        for name, kind in vocab.event_kinds[event["type"]].items():
-            fact[name] = _engine_value(kind, event.get(name))
-        fact["hte_since"] = hte_since
-        fact["key_platform"] = event.get("platform_id") or event["id"]
-        fact["key_project"] = event.get("project_id") or event["id"]
-        facts.append(fact)
-    facts.sort(key=_CANONICAL)
-    for index, fact in enumerate(facts):
-        fact["ord"] = index
-    return facts
-
-
-_CANONICAL = itemgetter("date", "type", "id")
-
-
-_CONVERT = {"date": day, "money": fen, "decimal": lambda value: int(Decimal(value) * MICRO)}
-
-

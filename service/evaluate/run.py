@@ -5,8 +5,7 @@ from dataclasses import dataclass, field
 
 from ..resolve import Resolution
 from ..rulebook.registry import Registry
-from ..vocabulary import Vocabulary
-from .facts import EVENT_ID_PREFIX, applicant_facts, applicant_fields
+from .facts import EVENT_ID_PREFIX, applicant_fields
 
 
 @dataclass(slots=True)
@@ -78,19 +77,17 @@ class Evaluation:
                 self.trace_rule(f"{measure.id} denied on {event['id']}: {reason}" + (f" ({condition})" if condition else ""))
 
 
-def evaluate(registry: Registry, vocab: Vocabulary, attribute_kinds: tuple, case: dict, events: list[dict],
-             resolution: Resolution, trace: list[str] | None) -> tuple[list[Candidate], list[Denial]]:
+def evaluate(registry: Registry, about: list[dict], events: list[dict], resolution: Resolution,
+             trace: list[str] | None) -> tuple[list[Candidate], list[Denial]]:
     """Candidates in canonical order (see ``candidate_order``) and denials.
-    ``attribute_kinds``: (name, type) of the applicant attributes to carry (those rules test);
-    ``events``: the full event facts (facts.event_facts), in canonical order;
+    ``about``: the applicant and incident facts (FactBuilder.applicant);
+    ``events``: the full event facts (FactBuilder.events), in canonical order;
     ``trace``: a list to record fired rules in, or None when no one asked."""
     candidates: list[Candidate] = []
     denials: list[Denial] = []
-    applicant = case["applicant"]
     # in a session an event's id is prefixed, so that no event id can collide with
     # the ids of the applicant, incident, year and phase facts (which skip the core's content hash)
     by_id = {EVENT_ID_PREFIX + f["id"]: f for f in events}
-    about = applicant_facts(vocab, applicant, attribute_kinds)
     about_applicant = None  # applicant_<name> fields, built when a version's event facts test one
     for assignment in resolution.assignments:
         version = assignment.version
