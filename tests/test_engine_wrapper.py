@@ -63,7 +63,7 @@ def test_duplicate_fact_in_a_batch_is_an_error():
 
 
 def test_a_batch_rule_gets_every_ready_match_in_one_call_and_chains_by_rounds():
-    """The settlement's claim rules: one call per round of matches, each round
+    """A batch rule (the settlement settles its ledgers with one): one call per round of matches, each round
     seeing the facts the round before it asserted; sessions still deleted."""
     calls = []
 

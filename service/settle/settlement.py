@@ -11,24 +11,23 @@ the same key that ranks before it (``keep: first``) or is larger
 group already received (prior awards).
 
 Phase B, caps: each cap and key has a ledger (what remains after prior
-awards, in fen and in count). Candidates claim it one after another in the
+awards, in fen and in count), asserted as a ``led`` fact once stacking is
+decided. Its action settles the ledger's claims one after another in the
 case's canonical order, in-force before what-if, so a draft never takes what
-the law in force grants. The engine orders the claims: a ledger's first claim
-is due at once, each later one when the claim before it hands on the ledger's
-token (a ``led`` fact of the next position); each round of due claims, one per
-ledger, is one action. The amounts asked and the ledger's running state are the
-action's payload, kept beside the session, since no rule tests them.
+the law in force grants; every ledger of a case is settled in one batched
+call. The claims and the ledger's opening state are the action's payload,
+kept beside the session, since no rule tests them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..engine import Rule, Ruleset
 from ..evaluate.facts import day, fen
 from ..evaluate.run import Candidate
 
 NO_LIMIT = -1
-CLAIMS_PER_ROUND = 1000  # a round takes every due claim: one per ledger, far fewer than this
+LEDGERS_PER_CALL = 1000  # one action takes every ledger of a case: far fewer than this
 
 
 @dataclass(slots=True)
@@ -66,34 +65,27 @@ class Settlement:
             hi = frame["hi"]
             session.context.beaten(frame["lo"]["c"], hi["m"], None if hi["p"] else hi["c"])
 
-        def claim(session, frames):
-            # one frame per ledger whose next claim is due; a ledger's claims come
-            # one round after another, each round passing the next its ledger token
-            context, following = session.context, []
+        def settle_ledgers(session, frames):
+            # one frame per ledger: its claims, in the case's canonical order
+            context = session.context
             for frame in frames:
-                fact = frame["c"]
-                cid, asked, year = context.claim_of[fact["id"]]
-                ledger = context.ledgers[(fact["cap"], fact["k"])]
-                remaining, count = ledger["rem"], ledger["cnt"]
-                if count == 0 or (ledger["span"] and year - ledger["last"] < ledger["span"]):
-                    status, granted = "already_granted", 0
-                elif remaining == 0:
-                    status, granted = "cap_exhausted", 0
-                else:
-                    status = "granted"
-                    granted = asked if remaining == NO_LIMIT or asked == NO_LIMIT else min(asked, remaining)
-                context.claimed(cid, status, granted, remaining, count)
-                if status == "granted":
-                    ledger["last"] = year
-                    if remaining != NO_LIMIT and asked != NO_LIMIT:
-                        ledger["rem"] = remaining - granted
-                    if count != NO_LIMIT:
-                        ledger["cnt"] = count - 1
-                if fact["pos"] + 1 < ledger["n"]:
-                    following.append({"t": "led", "id": f"l{fact['id']}", "cap": fact["cap"], "k": fact["k"],
-                                      "pos": fact["pos"] + 1})
-            if following:
-                session.assert_all(following)
+                ledger = context.ledgers[frame["l"]["id"]]
+                remaining, count, last, span = ledger.remaining, ledger.count, ledger.last, ledger.span
+                for cid, asked, year in ledger.claims:
+                    if count == 0 or (span and year - last < span):
+                        status, granted = "already_granted", 0
+                    elif remaining == 0:
+                        status, granted = "cap_exhausted", 0
+                    else:
+                        status = "granted"
+                        granted = asked if remaining == NO_LIMIT or asked == NO_LIMIT else min(asked, remaining)
+                    context.claimed(cid, ledger.cap, status, granted, remaining, count)
+                    if status == "granted":
+                        last = year
+                        if remaining != NO_LIMIT and asked != NO_LIMIT:
+                            remaining -= granted
+                        if count != NO_LIMIT:
+                            count -= 1
 
         def conflict(session, frame):
             session.context.conflict(frame["lo"]["c"], frame["hi"]["m"], frame["hi"]["c"])
@@ -111,12 +103,7 @@ class Settlement:
                 {"hi": {"$and": [{"t": "sc"}, {"p": 0}, {"g": {"lo": "g"}}, {"k": {"lo": "k"}}, {"w": 0},
                                  {"$neq": {"m": {"lo": "m"}}}, {"$lt": {"a": {"lo": "a"}}}]}}]},
                 conflict),
-            Rule("cap:open", {"all": [{"c": {"$and": [{"t": "cc"}, {"pos": 0}]}}]}, claim, batch=CLAIMS_PER_ROUND),
-            # a spent ledger stays in working memory: only the claim of its position could match it
-            Rule("cap:claim", {"all": [
-                {"c": {"$and": [{"t": "cc"}, {"$gt": {"pos": 0}}]}},
-                {"l": {"$and": [{"t": "led"}, {"cap": {"c": "cap"}}, {"k": {"c": "k"}}, {"pos": {"c": "pos"}}]}}]}, claim,
-                batch=CLAIMS_PER_ROUND),
+            Rule("cap:settle", {"all": [{"l": {"t": "led"}}]}, settle_ledgers, batch=LEDGERS_PER_CALL),
         ]
         return rules
 
@@ -146,34 +133,29 @@ class Settlement:
         # contested or capped asserts nothing and costs the engine nothing
         with self.ruleset.session(context) as session:
             session.assert_and_drain(_contested(stack_facts))
-            claims = self._claims(candidates, prior_awards, context)
-            session.assert_and_drain(claims)
-        if len(context.settled) != len(claims):
-            missing = [cid for cid, _, _ in context.claim_of.values() if cid not in context.settled]
+            session.assert_and_drain(self._ledgers(candidates, prior_awards, context))
+        missing = [cid for ledger in context.ledgers.values() for cid, _, _ in ledger.claims if cid not in context.settled]
+        if missing:
             raise RuntimeError(f"settlement left claims unsettled: {missing}")
         return context.beaten_by, context.settled, context.conflicts
 
     @staticmethod
-    def _claims(ordered, prior_awards, context) -> list[dict]:
-        """Claims on each cap ledger by the candidates that survived stacking, in order.
-        A claim fact carries what the rules match on (cap, key, position); what it
-        asks, and the ledger's state, stay with the context for the claim action."""
-        claims = []
-        ledgers, claim_of, caps, beaten = context.ledgers, context.claim_of, context.caps, context.beaten_by
+    def _ledgers(ordered, prior_awards, context) -> list[dict]:
+        """A fact for each cap ledger the candidates that survived stacking claim; the
+        claims, in the case's canonical order, and the ledger's opening state stay
+        with the context for the ledger's action."""
+        ledgers, beaten = context.ledgers, context.beaten_by
         for cand in ordered:
             cap = cand.version.cap_of.get(cand.measure.id)
             if cap is None or cand.cid in beaten:
                 continue
             key = scope_key(cap.per, cand.event)
-            ledger = ledgers.get((cap.id, key))
+            ledger_id = f"{cap.id}|{key}"
+            ledger = ledgers.get(ledger_id)
             if ledger is None:
-                ledger = ledgers[(cap.id, key)] = _open_ledger(cap, key, prior_awards)
-            claim_id = f"c{len(claims)}"
-            claims.append({"t": "cc", "id": claim_id, "cap": cap.id, "k": key, "pos": ledger["n"]})
-            ledger["n"] += 1
-            claim_of[claim_id] = (cand.cid, _asked(cand), cand.event["year"])
-            caps[cand.cid] = cap
-        return claims
+                ledger = ledgers[ledger_id] = _open_ledger(cap, key, prior_awards)
+            ledger.claims.append((cand.cid, _asked(cand), cand.event["year"]))
+        return [{"t": "led", "id": ledger_id} for ledger_id in ledgers]
 
 
 def _contested(stack_facts: list[dict]) -> list[dict]:
@@ -216,16 +198,26 @@ def _asked(cand: Candidate) -> int:
     return NO_LIMIT
 
 
-def _open_ledger(cap, key: str, prior_awards: list[dict]) -> dict:
-    """A cap's ledger as it opens for this case: what remains after prior awards."""
+@dataclass(slots=True)
+class _Ledger:
+    """A cap's ledger for one key as it opens for this case: what remains after prior awards."""
+    cap: object
+    remaining: int  # fen, or NO_LIMIT
+    count: int  # awards, or NO_LIMIT
+    last: int  # the year of the last award, 0 if none
+    span: int  # years that must pass between two awards, 0 if none
+    claims: list = field(default_factory=list)  # (candidate id, fen asked, year), in canonical order
+
+
+def _open_ledger(cap, key: str, prior_awards: list[dict]) -> _Ledger:
     counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key]
-    return {
-        "rem": NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted)),
-        "cnt": NO_LIMIT if cap.count is None else max(0, cap.count - len(counted)),
-        "last": max((day(p["date"]) // 10000 for p in counted), default=0),
-        "span": cap.span or 0,
-        "n": 0,  # how many claims the ledger will see
-    }
+    return _Ledger(
+        cap,
+        NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted)),
+        NO_LIMIT if cap.count is None else max(0, cap.count - len(counted)),
+        max((day(p["date"]) // 10000 for p in counted), default=0),
+        cap.span or 0,
+    )
 
 
 class _Context:
@@ -233,10 +225,8 @@ class _Context:
         self.trace = trace
         self.beaten_by: dict[str, Beaten] = {}
         self.settled: dict[str, Settled] = {}
-        self.caps: dict[str, object] = {}
         self.groups: dict[str, object] = {}
-        self.ledgers: dict[tuple, dict] = {}  # (cap, key) -> its state as the claims go
-        self.claim_of: dict[str, tuple] = {}  # claim fact id -> (candidate id, fen asked, year)
+        self.ledgers: dict[str, _Ledger] = {}  # "cap|key" -> the ledger and its claims
         self.conflicts: dict[str, list] = {}  # what-if cid -> [(measure, event)] of the law in force it would displace
 
     def conflict(self, cid: str, other_measure: str, other_cid: str) -> None:
@@ -252,8 +242,7 @@ class _Context:
         if self.trace is not None:
             self.trace.append(f"settlement: {cid} not stacked with {by_measure}" + (f" on {by_event}" if by_event else " (prior award)"))
 
-    def claimed(self, cid: str, status: str, granted: int, remaining: int, count: int) -> None:
-        cap = self.caps[cid]
+    def claimed(self, cid: str, cap, status: str, granted: int, remaining: int, count: int) -> None:
         self.settled[cid] = Settled(status, granted, cap, None if remaining == NO_LIMIT else remaining,
                                     None if count == NO_LIMIT else count)
         if self.trace is not None:
