@@ -315,23 +315,28 @@ def _grant_action(version: RulesetVersion, measure: Measure, case):
     formula = branch.formula if branch else measure.formula
     fixed = branch.amount if branch else measure.amounts.get(case if measure.amount_by else "*")
     zero_denial = measure.raw["outcome"].get("deny_if_zero")
+    kind = measure.kind
+    aliases = tuple(j.alias for j in measure.joins)
+    cid_prefix = f"{version.key}|{measure.id}|"  # a candidate's id: version|measure|event
 
     def grant(session, frame):
-        event = session.context.full(frame["e"])
-        supporting = [frame[j.alias] for j in measure.joins]
+        context = session.context
+        event = context.full(frame["e"])
         amount = max_amount = floor = None
-        if measure.kind == "fixed":
+        if kind == "fixed":
             amount = fixed
-        elif measure.kind in ("computed", "tax") and formula is not None:
-            amount = _evaluate(measure, formula, event)
-        elif measure.kind in ("ceiling", "competitive"):
+        elif kind == "computed" or kind == "tax":
+            if formula is not None:
+                amount = _evaluate(measure, formula, event)
+        elif kind == "ceiling" or kind == "competitive":
             max_amount = _evaluate(measure, formula, event) if formula is not None else fixed
-        elif measure.kind == "obligation" and formula is not None:
+        elif kind == "obligation" and formula is not None:
             floor = _evaluate(measure, formula, event)
         if amount == 0 and zero_denial is not None:
-            session.context.denial(version, measure, frame["e"], "not_eligible", zero_denial["id"], zero_denial["explain"])
+            context.denial(version, measure, frame["e"], "not_eligible", zero_denial["id"], zero_denial["explain"])
             return
-        session.context.candidate(version, measure, event, supporting, amount, max_amount, floor, branch)
+        context.candidate(cid_prefix + event["id"], version, measure, event, [frame[a] for a in aliases] if aliases else [],
+                          amount, max_amount, floor, branch)
     return grant
 
 

@@ -56,17 +56,18 @@ class Evaluation:
         """The full fact of an event the engine holds a trimmed copy of."""
         return self._events[event["id"]]
 
-    def candidate(self, version, measure, event, supporting, amount, amount_max, floor, branch) -> None:
+    def candidate(self, cid, version, measure, event, supporting, amount, amount_max, floor, branch) -> None:
         """``event``: the trigger's full fact; ``supporting``: the joined events as the engine holds them."""
-        cid = f"{version.key}|{measure.id}|{event['id']}"
         # several joined events can support one grant; the first one derived stands
-        if cid not in self.candidates:
+        if cid in self.candidates:
+            return
+        if supporting:
             supporting = [self._events[s["id"]] for s in supporting]
-            self.candidates[cid] = Candidate(version, measure, event, supporting, amount, amount_max, floor, branch,
-                                             self.what_if, cid)
-            if self._trace is not None:
-                self.trace_rule(f"{measure.id} candidate on {event['id']}"
-                                + (f" (with {', '.join(s['id'] for s in supporting)})" if supporting else ""))
+        self.candidates[cid] = Candidate(version, measure, event, supporting, amount, amount_max, floor, branch,
+                                         self.what_if, cid)
+        if self._trace is not None:
+            self.trace_rule(f"{measure.id} candidate on {event['id']}"
+                            + (f" (with {', '.join(s['id'] for s in supporting)})" if supporting else ""))
 
     def denial(self, version, measure, event, reason, condition, explain, *, article=None, cites=None) -> None:
         event = self._events[event["id"]]
