@@ -146,5 +146,8 @@ def all_totals(outcomes: list[dict]) -> dict:
             continue
         # every amount is rendered by money(): sign, yuan, a point, two digits of fen
         into[o["currency"]] = into.get(o["currency"], 0) + int(amount.replace(".", ""))
-    return {name: {c: money(v) for c, v in sorted(values.items())}
-            for name, values in (("totals", totals), ("ceiling_totals", ceilings), ("what_if_totals", what_if))}
+    return {"totals": _by_currency(totals), "ceiling_totals": _by_currency(ceilings), "what_if_totals": _by_currency(what_if)}
+
+
+def _by_currency(sums: dict) -> dict:
+    return {currency: money(sums[currency]) for currency in sorted(sums)} if sums else {}

@@ -134,8 +134,8 @@ class Settlement:
         with self.ruleset.session(context) as session:
             session.assert_and_drain(_contested(stack_facts))
             session.assert_and_drain(self._ledgers(candidates, prior_awards, context))
-        missing = [cid for ledger in context.ledgers.values() for cid, _, _ in ledger.claims if cid not in context.settled]
-        if missing:
+        if len(context.settled) != context.claims:
+            missing = [cid for ledger in context.ledgers.values() for cid, _, _ in ledger.claims if cid not in context.settled]
             raise RuntimeError(f"settlement left claims unsettled: {missing}")
         return context.beaten_by, context.settled, context.conflicts
 
@@ -155,6 +155,7 @@ class Settlement:
             if ledger is None:
                 ledger = ledgers[ledger_id] = _open_ledger(cap, key, prior_awards)
             ledger.claims.append((cand.cid, _asked(cand), cand.event["year"]))
+            context.claims += 1
         return [{"t": "led", "id": ledger_id} for ledger_id in ledgers]
 
 
@@ -211,6 +212,9 @@ class _Ledger:
 
 def _open_ledger(cap, key: str, prior_awards: list[dict]) -> _Ledger:
     counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key]
+    if not counted:
+        return _Ledger(cap, NO_LIMIT if cap.amount_fen is None else cap.amount_fen,
+                       NO_LIMIT if cap.count is None else cap.count, 0, cap.span or 0)
     return _Ledger(
         cap,
         NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted)),
@@ -227,6 +231,7 @@ class _Context:
         self.settled: dict[str, Settled] = {}
         self.groups: dict[str, object] = {}
         self.ledgers: dict[str, _Ledger] = {}  # "cap|key" -> the ledger and its claims
+        self.claims = 0  # claims on every ledger: each must be settled
         self.conflicts: dict[str, list] = {}  # what-if cid -> [(measure, event)] of the law in force it would displace
 
     def conflict(self, cid: str, other_measure: str, other_cid: str) -> None:
