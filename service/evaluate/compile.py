@@ -26,6 +26,7 @@ from ..engine import Rule, Ruleset
 from ..rulebook.conditions import Atom, Ref, to_engine
 from ..rulebook.loader import MICRO, Measure, RulesetVersion
 from ..vocabulary import APPLICANT_PREFIX
+from .run import candidate_id
 
 FEN = Decimal("0.01")
 
@@ -317,7 +318,7 @@ def _grant_action(version: RulesetVersion, measure: Measure, case):
     zero_denial = measure.raw["outcome"].get("deny_if_zero")
     kind = measure.kind
     aliases = tuple(j.alias for j in measure.joins)
-    cid_prefix = f"{version.key}|{measure.id}|"  # a candidate's id: version|measure|event
+    cid_prefix = candidate_id(version.key, measure.id, "")  # + the event's id
 
     def grant(session, frame):
         context = session.context

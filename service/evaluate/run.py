@@ -119,11 +119,17 @@ def evaluate(registry: Registry, about: list[dict], events: list[dict], resoluti
         compiled.ruleset.run_phases([[fact for fact in about if fact["t"] in tested], trimmed], context)
         candidates += context.candidates.values()
         if context.denials:
-            granted = {(c.measure.id, c.event["id"]) for c in context.candidates.values()}
             # a denial on a (measure, event) that another joined event grants is noise
-            denials += [d for d in context.denials.values() if (d.measure.id, d.event["id"]) not in granted]
+            granted = context.candidates
+            denials += [d for d in context.denials.values()
+                        if candidate_id(version.key, d.measure.id, d.event["id"]) not in granted]
     candidates.sort(key=candidate_order)
     return candidates, denials
+
+
+def candidate_id(version_key: str, measure_id: str, event_id: str) -> str:
+    """One candidate per version, measure and triggering event."""
+    return f"{version_key}|{measure_id}|{event_id}"
 
 
 def candidate_order(cand: Candidate) -> tuple:

@@ -58,7 +58,7 @@ def outcome(cand, conflicts, settled, lang: str) -> dict:
     if priced:
         out["currency"] = measure.currency
     if settled and settled.cap is not None:
-        out.update(_about_cap(cand, settled))
+        _about_cap(out, cand, settled)
     out.update(tail)
     if measure.split and "amount" in out:
         out["payers"] = _split(measure.split, cand.amount if settled is None else settled.amount)
@@ -71,20 +71,19 @@ def outcome(cand, conflicts, settled, lang: str) -> dict:
     return out
 
 
-def _about_cap(cand, settled) -> dict:
+def _about_cap(out: dict, cand, settled) -> None:
+    """The amount asked before the cap, and the cap with what remained of it."""
     cap = settled.cap
-    about = {}
     asked = cand.amount if cand.amount is not None else cand.amount_max
     if asked is not None:
-        about["amount_before_cap"] = money(asked)
-    about["cap"] = detail = {"id": cap.id, "per": cap.per}
+        out["amount_before_cap"] = money(asked)
+    out["cap"] = detail = {"id": cap.id, "per": cap.per}
     if cap.amount_fen is not None:
         detail["amount"] = money(cap.amount_fen)
         detail["remaining_before"] = money(settled.remaining_before)
     if cap.count is not None:
         detail["count"] = cap.count
         detail["count_remaining_before"] = settled.count_remaining_before
-    return about
 
 
 def _split(shares, fen: int) -> list[dict]:
