@@ -68,9 +68,10 @@ class Settlement:
         def settle_ledgers(session, frames):
             # one frame per ledger: its claims, in the case's canonical order
             context = session.context
+            settled, trace = context.settled, context.trace
             for frame in frames:
                 ledger = context.ledgers[frame["l"]["id"]]
-                remaining, count, last, span = ledger.remaining, ledger.count, ledger.last, ledger.span
+                cap, remaining, count, last, span = ledger.cap, ledger.remaining, ledger.count, ledger.last, ledger.span
                 for cid, asked, year in ledger.claims:
                     if count == 0 or (span and year - last < span):
                         status, granted = "already_granted", 0
@@ -79,7 +80,10 @@ class Settlement:
                     else:
                         status = "granted"
                         granted = asked if remaining == NO_LIMIT or asked == NO_LIMIT else min(asked, remaining)
-                    context.claimed(cid, ledger.cap, status, granted, remaining, count)
+                    settled[cid] = Settled(status, granted, cap, None if remaining == NO_LIMIT else remaining,
+                                           None if count == NO_LIMIT else count)
+                    if trace is not None:
+                        trace.append(f"settlement: {cid} {status} under cap {cap.id}")
                     if status == "granted":
                         last = year
                         if remaining != NO_LIMIT and asked != NO_LIMIT:
@@ -246,9 +250,3 @@ class _Context:
         self.beaten_by[cid] = Beaten(by_measure, by_event, self.groups[cid])
         if self.trace is not None:
             self.trace.append(f"settlement: {cid} not stacked with {by_measure}" + (f" on {by_event}" if by_event else " (prior award)"))
-
-    def claimed(self, cid: str, cap, status: str, granted: int, remaining: int, count: int) -> None:
-        self.settled[cid] = Settled(status, granted, cap, None if remaining == NO_LIMIT else remaining,
-                                    None if count == NO_LIMIT else count)
-        if self.trace is not None:
-            self.trace.append(f"settlement: {cid} {status} under cap {cap.id}")
