@@ -25,7 +25,7 @@ class Decider:
         self.registry = registry or Registry.load()
         self.vocab = vocabulary()
         # the applicant attributes to turn into engine values: those some rule tests
-        self.facts = FactBuilder(self.vocab, self.registry.tested_attributes)
+        self.facts = FactBuilder(self.vocab, self.registry.tested_attributes, self.registry.tested_event_fields)
         self.settlement = Settlement()
         self.engine = {"name": ENGINE_NAME, "version": engine_version()}
         self.bundle = self.registry.bundle

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from operator import itemgetter
 
-from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX, Vocabulary
+from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX, DERIVED_EVENT_FIELDS, Vocabulary
 
 _DEFAULTS = {"bool": False, "date": 0, "money": 0, "int": 0, "string": "", "enum": "", "decimal": 0}
 MICRO = Decimal(1_000_000)
@@ -29,14 +29,29 @@ _CONVERT = {"date": day, "money": fen, "decimal": lambda value: int(Decimal(valu
 _CANONICAL = itemgetter("date", "type", "id")
 
 
+def platform_key(event: dict) -> str:
+    """The platform an event is about: its platform_id, else the event itself."""
+    return event.get("platform_id") or event["id"]
+
+
+def project_key(event: dict) -> str:
+    """The project an event is about: its project_id, else the event itself."""
+    return event.get("project_id") or event["id"]
+
+
+_KEYS = {"key_platform": platform_key, "key_project": project_key}
+
+
 class FactBuilder:
     """Turns a validated case into facts. Built once per process from the vocabulary:
     what each event type's fact holds, and how each value converts, is worked out
     here, not per request. A validated case holds no None (no field allows it), so an
     absent field is simply one the defaults fill."""
 
-    def __init__(self, vocab: Vocabulary, attributes: frozenset | None = None):
-        """``attributes``: the applicant attributes to carry (those rules test); None: every one."""
+    def __init__(self, vocab: Vocabulary, attributes: frozenset | None = None, tested: dict | None = None):
+        """``attributes``: the applicant attributes to carry (those rules test); None: every one.
+        ``tested``: event type -> the fields some rule tests; a field derived from the case
+        (``hte_since``, ``key_platform``, ``key_project``) is worked out only where one does."""
         kinds = [(n, k) for n, k in vocab.attribute_kinds if attributes is None or n in attributes]
         self._grade_rank = vocab.grade_rank
         self._applicant = {"t": "app", "id": "app"} | dict.fromkeys(APPLICANT_FIELDS, "") | \
@@ -47,7 +62,9 @@ class FactBuilder:
             defaults = {"t": "ev", "id": "", "type": event_type, "date": 0, "year": 0, "ord": 0}
             defaults.update((name, _DEFAULTS[kind]) for name, kind in fields.items())
             conversions = tuple((name, _CONVERT[kind]) for name, kind in fields.items() if kind in _CONVERT)
-            self._events[event_type] = (defaults, conversions)
+            wanted = DERIVED_EVENT_FIELDS.keys() if tested is None else tested.get(event_type, ())
+            derived = tuple(name for name in DERIVED_EVENT_FIELDS if name in wanted)
+            self._events[event_type] = (defaults, conversions, derived)
 
     def applicant(self, applicant: dict) -> list[dict]:
         """The applicant fact and one fact per incident."""
@@ -73,7 +90,7 @@ class FactBuilder:
         plans = self._events
         facts = []
         for event in events:
-            defaults, conversions = plans[event["type"]]
+            defaults, conversions, derived = plans[event["type"]]
             fact = defaults.copy()
             fact.update(event)
             for name, convert in conversions:
@@ -81,9 +98,8 @@ class FactBuilder:
                     fact[name] = convert(event[name])
             fact["date"] = when = day(event["date"])
             fact["year"] = when // 10000
-            fact["hte_since"] = hte_since
-            fact["key_platform"] = event.get("platform_id") or event["id"]
-            fact["key_project"] = event.get("project_id") or event["id"]
+            for name in derived:
+                fact[name] = hte_since if name == "hte_since" else _KEYS[name](event)
             facts.append(fact)
         facts.sort(key=_CANONICAL)
         for index, fact in enumerate(facts):

@@ -125,6 +125,15 @@ class Registry:
         """The applicant attributes some compiled rule tests: no other reaches the engine."""
         return frozenset().union(*(c.applicant_attributes for c in self.compiled.values()))
 
+    @property
+    def tested_event_fields(self) -> dict:
+        """Event type -> the fields some compiled rule tests on it."""
+        tested: dict[str, set] = {}
+        for compiled in self.compiled.values():
+            for event_type, trim in compiled.trims.items():
+                tested.setdefault(event_type, set()).update(trim.own)
+        return tested
+
     def policy_versions(self, policy: str) -> list[RulesetVersion]:
         return self.versions.get(policy, [])
 

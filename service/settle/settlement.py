@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..engine import Rule, Ruleset
-from ..evaluate.facts import day, fen
+from ..evaluate.facts import day, fen, platform_key, project_key
 from ..evaluate.run import Candidate
 
 NO_LIMIT = -1
@@ -50,9 +50,9 @@ def scope_key(per: str, event: dict | None, prior: dict | None = None) -> str:
     if per == "year":
         return str(event["year"] if event else day(prior["date"]) // 10000)
     if per == "platform":
-        return (event["key_platform"] if event else prior.get("platform_id")) or ""
+        return platform_key(event) if event else prior.get("platform_id") or ""
     if per == "project":
-        return (event["key_project"] if event else prior.get("project_id")) or ""
+        return project_key(event) if event else prior.get("project_id") or ""
     return ""
 
 
