@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .rulebook.registry import DRAFT_STATUSES, EVALUATED_STATUSES, Registry
+from .rulebook.registry import DRAFT_STATUSES, Registry, partition
 from .rulebook.loader import RulesetVersion
 
 
@@ -68,9 +68,10 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
         check_pins(registry, pins)
     assignments: list[Assignment] = []
     not_applicable, notices = [], []
-    for policy, versions in sorted(registry.versions.items()):
+    for policy, versions, law, drafts in registry.policies:
         if only is not None:
             versions = [v for v in versions if v.key in only]
+            law, drafts = partition(versions)
         if not versions:
             continue
         reason = in_scope(versions[-1], applicant)
@@ -89,8 +90,6 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
                 held[pinned.key] = pinned
                 roles[pinned.key] = _roles(pinned, events)
         else:
-            law = [v for v in versions if v.status in EVALUATED_STATUSES]
-            drafts = [v for v in versions if v.status in DRAFT_STATUSES and v.measures]
             if include_drafts:
                 notices += [_announced(v) for v in versions if v.status == "announced"]
             if not any(v.measures for v in law) and not drafts:

@@ -6,7 +6,7 @@ inherits the compiled engine rulesets and never compiles on a request.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..paths import RULESETS_DIR, SOURCES_DIR
@@ -22,11 +22,19 @@ def bundle_revision(versions: list[str]) -> str:
     return hashlib.sha256("\n".join(versions).encode()).hexdigest()
 
 
+def partition(versions: list[RulesetVersion]) -> tuple[list, list]:
+    """(the law: versions in force in their window, the drafts that have rules), in order."""
+    return ([v for v in versions if v.status in EVALUATED_STATUSES],
+            [v for v in versions if v.status in DRAFT_STATUSES and v.measures])
+
+
 @dataclass
 class Registry:
     directory: Path
     versions: dict  # policy -> list[RulesetVersion] sorted by effective_from, version
     compiled: dict  # version key -> engine Ruleset
+    # (policy, versions, law, drafts) in policy order: what resolution walks for every case
+    policies: list = field(default_factory=list)
 
     @classmethod
     def load(cls, directory: Path | None = None, *, compile_rules: bool = True) -> "Registry":
@@ -50,7 +58,8 @@ class Registry:
                 RulesetError("rulesets", [(f"{e.file}:{p}", r) for e in errors for p, r in e.problems])
         for policy in versions:
             versions[policy].sort(key=lambda v: (v.effective_from, v.version))
-        registry = cls(directory, versions, {})
+        registry = cls(directory, versions, {},
+                       [(policy, versions[policy], *partition(versions[policy])) for policy in sorted(versions)])
         registry.check_overlaps()
         registry.check_shared()
         if compile_rules:
@@ -65,7 +74,7 @@ class Registry:
     def check_overlaps(self) -> None:
         problems = []
         for policy, versions in self.versions.items():
-            law = [v for v in versions if v.status in EVALUATED_STATUSES]
+            law, _ = partition(versions)
             for earlier, later in zip(law, law[1:]):
                 if earlier.effective_until is None or earlier.effective_until >= later.effective_from:
                     problems.append((f"{later.path}", f"window of {later.key} overlaps {earlier.key}"))
