@@ -54,7 +54,7 @@ class Decider:
         candidates, denials = evaluate(self.registry, self.facts.applicant(applicant), events, resolution, trace)
         beaten, settled, conflicts = self.settlement.settle(candidates, case.get("prior_awards") or [], trace)
 
-        outcomes, denied = [], []
+        outcomes, denied, totals = [], [], render.Totals()
         for cand in candidates:  # in canonical order
             if cand.cid in beaten:
                 denied.append((candidate_order(cand), render.denial_from_candidate(cand, "not_stacked", lang, beaten=beaten[cand.cid])))
@@ -63,7 +63,7 @@ class Decider:
             if result is not None and result.status != "granted":
                 denied.append((candidate_order(cand), render.denial_from_candidate(cand, result.status, lang, settled=result)))
                 continue
-            outcomes.append(render.outcome(cand, conflicts.get(cand.cid), result, lang))
+            outcomes.append(render.outcome(cand, conflicts.get(cand.cid), result, lang, totals))
         for d in denials:
             denied.append(((d.what_if, d.event["ord"], d.measure.id, d.version.key), render.denial(d, lang)))
         denied.sort(key=lambda pair: (pair[0], pair[1]["reason"], pair[1].get("condition") or ""))
@@ -88,7 +88,7 @@ class Decider:
             "notices": [dict(n, message=n["message"][lang]) for n in resolution.notices],
             "outcomes": outcomes,
             "denials": [d for _, d in denied],
-            **render.all_totals(outcomes),
+            **totals.rendered(),
         }
         if options.get("explain"):
             response["trace"] = trace

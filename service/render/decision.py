@@ -38,7 +38,8 @@ def _static(version, measure, lang: str) -> tuple[dict, dict]:
     return cached
 
 
-def outcome(cand, conflicts, settled, lang: str) -> dict:
+def outcome(cand, conflicts, settled, lang: str, totals: "Totals") -> dict:
+    """One granted outcome; its amount, where the totals count it, added to ``totals``."""
     measure = cand.measure
     head, tail, notes = _static(cand.version, measure, lang)
     out = head.copy()
@@ -46,16 +47,21 @@ def outcome(cand, conflicts, settled, lang: str) -> dict:
     if cand.supporting:
         out["supporting_events"] = [s["id"] for s in cand.supporting]
     kind = measure.kind
-    priced = True
+    counted = "no_new_money" not in tail
     if kind in TOTALLED_KINDS or (kind == "tax" and cand.amount is not None):
-        out["amount"] = money(settled.amount if settled else cand.amount)
+        fen = settled.amount if settled else cand.amount
+        out["amount"] = money(fen)
+        out["currency"] = measure.currency
+        if counted and kind != "tax":
+            totals.add("what_if_totals" if cand.what_if else "totals", measure.currency, fen)
     elif cand.amount_max is not None and kind in ("ceiling", "competitive"):
-        out["amount_max"] = money(settled.amount if settled else cand.amount_max)
+        fen = settled.amount if settled else cand.amount_max
+        out["amount_max"] = money(fen)
+        out["currency"] = measure.currency
+        if counted and kind == "ceiling" and not cand.what_if:
+            totals.add("ceiling_totals", measure.currency, fen)
     elif cand.floor is not None and kind == "obligation":
         out["floor"] = money(cand.floor)
-    else:
-        priced = False
-    if priced:
         out["currency"] = measure.currency
     if settled and settled.cap is not None:
         _about_cap(out, cand, settled)
@@ -130,22 +136,23 @@ def _denial(version, measure, event, reason, detail, citation, article, conditio
     return out
 
 
-def all_totals(outcomes: list[dict]) -> dict:
-    """``totals`` (fixed and computed, in force), ``ceiling_totals``, ``what_if_totals`` (drafts)."""
-    totals, ceilings, what_if = {}, {}, {}
-    for o in outcomes:
-        kind = o["kind"]
-        if kind in TOTALLED_KINDS:
-            amount, into = o.get("amount"), what_if if o["what_if"] else totals
-        elif kind == "ceiling" and not o["what_if"]:
-            amount, into = o.get("amount_max"), ceilings
-        else:
-            continue
-        if amount is None or "no_new_money" in o:
-            continue
-        # every amount is rendered by money(): sign, yuan, a point, two digits of fen
-        into[o["currency"]] = into.get(o["currency"], 0) + int(amount.replace(".", ""))
-    return {"totals": _by_currency(totals), "ceiling_totals": _by_currency(ceilings), "what_if_totals": _by_currency(what_if)}
+class Totals:
+    """``totals`` (fixed and computed, in force), ``ceiling_totals``, ``what_if_totals``
+    (drafts), by currency, in fen until rendered."""
+
+    __slots__ = ("_sums",)
+
+    def __init__(self):
+        self._sums = {"totals": {}, "ceiling_totals": {}, "what_if_totals": {}}
+
+    def add(self, name: str, currency: str, fen: int) -> None:
+        sums = self._sums[name]
+        sums[currency] = sums.get(currency, 0) + fen
+
+    def rendered(self) -> dict:
+        sums = self._sums
+        return {"totals": _by_currency(sums["totals"]), "ceiling_totals": _by_currency(sums["ceiling_totals"]),
+                "what_if_totals": _by_currency(sums["what_if_totals"])}
 
 
 def _by_currency(sums: dict) -> dict:
