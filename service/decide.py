@@ -24,7 +24,7 @@ class Decider:
     def __init__(self, registry: Registry | None = None):
         self.registry = registry or Registry.load()
         self.vocab = vocabulary()
-        # the applicant attributes to turn into engine values: those some rule tests
+        # facts carry what some rule tests: those applicant attributes, those derived event fields
         self.facts = FactBuilder(self.vocab, self.registry.tested_attributes, self.registry.tested_event_fields)
         self.settlement = Settlement()
         self.engine = {"name": ENGINE_NAME, "version": engine_version()}
