@@ -65,7 +65,7 @@ class Decider:
                 continue
             outcomes.append(render.outcome(cand, conflicts.get(cand.cid), result, lang, totals))
         for d in denials:
-            denied.append(((d.what_if, d.event["ord"], d.measure.id, d.version.key), render.denial(d, lang)))
+            denied.append((candidate_order(d), render.denial(d, lang)))
         denied.sort(key=lambda pair: (pair[0], pair[1]["reason"], pair[1].get("condition") or ""))
 
         used = [a.version for a in resolution.assignments]

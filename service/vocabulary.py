@@ -1,7 +1,7 @@
 """The case vocabulary (``schemas/vocabulary.yaml``): event types, fields, grades."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,14 +42,6 @@ class Vocabulary:
     applicant_kinds: tuple
     zone_levels: tuple
     zone_types: tuple
-    # (name, type) pairs, in declaration order: what turns a case into engine facts, per request
-    attribute_kinds: tuple = field(init=False, repr=False, compare=False)
-    event_kinds: dict = field(init=False, repr=False, compare=False)  # event type -> {name: type}
-
-    def __post_init__(self):
-        object.__setattr__(self, "attribute_kinds", tuple((n, f.type) for n, f in self.attributes.items()))
-        object.__setattr__(self, "event_kinds", {
-            name: {n: f.type for n, f in event.fields.items()} for name, event in self.events.items()})
 
     def grade_rank(self, grade: str) -> int:
         return self.grades.index(grade) + 1

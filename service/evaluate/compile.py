@@ -73,7 +73,7 @@ def compile_version(version: RulesetVersion) -> CompiledVersion:
     gated = [rule.condition["all"][1]["e"] for rule in rules if rule.condition["all"][0] == {"p": {"t": "ph"}}]
     if len(gated) != sum("ph" in set(_fact_types(rule.condition)) for rule in rules):
         raise ValueError(f"{version.key}: a rule tests the phase fact other than as its first pattern")
-    return CompiledVersion(Ruleset(f"{version.policy}@{version.version}", rules), trims,
+    return CompiledVersion(Ruleset(version.key, rules), trims,
                            frozenset(t for rule in rules for t in _fact_types(rule.condition)),
                            frozenset(_trigger_type(pattern) for pattern in gated),
                            _applicant_attributes(version, fields))

@@ -52,13 +52,14 @@ class FactBuilder:
         """``attributes``: the applicant attributes to carry (those rules test); None: every one.
         ``tested``: event type -> the fields some rule tests; a field derived from the case
         (``hte_since``, ``key_platform``, ``key_project``) is worked out only where one does."""
-        kinds = [(n, k) for n, k in vocab.attribute_kinds if attributes is None or n in attributes]
+        kinds = [(name, spec.type) for name, spec in vocab.attributes.items() if attributes is None or name in attributes]
         self._grade_rank = vocab.grade_rank
         self._applicant = {"t": "app", "id": "app"} | dict.fromkeys(APPLICANT_FIELDS, "") | \
             {name: _DEFAULTS[kind] for name, kind in kinds}
         self._attribute_conversions = {name: _CONVERT[kind] for name, kind in kinds if kind in _CONVERT}
         self._events = {}
-        for event_type, fields in vocab.event_kinds.items():
+        for event_type, spec in vocab.events.items():
+            fields = {name: field.type for name, field in spec.fields.items()}
             defaults = {"t": "ev", "id": "", "type": event_type, "date": 0, "year": 0, "ord": 0}
             defaults.update((name, _DEFAULTS[kind]) for name, kind in fields.items())
             conversions = tuple((name, _CONVERT[kind]) for name, kind in fields.items() if kind in _CONVERT)

@@ -132,6 +132,7 @@ def candidate_id(version_key: str, measure_id: str, event_id: str) -> str:
     return f"{version_key}|{measure_id}|{event_id}"
 
 
-def candidate_order(cand: Candidate) -> tuple:
-    """In-force before what-if, then the case's canonical event order: the order caps are claimed in."""
+def candidate_order(cand: Candidate | Denial) -> tuple:
+    """In-force before what-if, then the case's canonical event order: the order caps are
+    claimed in, and the order of a decision's outcomes and denials."""
     return (cand.what_if, cand.event["ord"], cand.measure.id, cand.version.key)

@@ -34,7 +34,11 @@ class Registry:
     versions: dict  # policy -> list[RulesetVersion] sorted by effective_from, version
     compiled: dict  # version key -> engine Ruleset
     # (policy, versions, law, drafts) in policy order: what resolution walks for every case
-    policies: list = field(default_factory=list)
+    policies: list = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.policies = [(policy, self.versions[policy], *partition(self.versions[policy]))
+                         for policy in sorted(self.versions)]
 
     @classmethod
     def load(cls, directory: Path | None = None, *, compile_rules: bool = True) -> "Registry":
@@ -58,8 +62,7 @@ class Registry:
                 RulesetError("rulesets", [(f"{e.file}:{p}", r) for e in errors for p, r in e.problems])
         for policy in versions:
             versions[policy].sort(key=lambda v: (v.effective_from, v.version))
-        registry = cls(directory, versions, {},
-                       [(policy, versions[policy], *partition(versions[policy])) for policy in sorted(versions)])
+        registry = cls(directory, versions, {})
         registry.check_overlaps()
         registry.check_shared()
         if compile_rules:

@@ -215,17 +215,14 @@ class _Ledger:
 
 
 def _open_ledger(cap, key: str, prior_awards: list[dict]) -> _Ledger:
-    counted = [p for p in prior_awards if p["measure"] in cap.counts and scope_key(cap.per, None, p) == key]
-    if not counted:
-        return _Ledger(cap, NO_LIMIT if cap.amount_fen is None else cap.amount_fen,
-                       NO_LIMIT if cap.count is None else cap.count, 0, cap.span or 0)
-    return _Ledger(
-        cap,
-        NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - sum(fen(p["amount"]) for p in counted)),
-        NO_LIMIT if cap.count is None else max(0, cap.count - len(counted)),
-        max((day(p["date"]) // 10000 for p in counted), default=0),
-        cap.span or 0,
-    )
+    spent = counted = last = 0
+    for prior in prior_awards:
+        if prior["measure"] in cap.counts and scope_key(cap.per, None, prior) == key:
+            spent += fen(prior["amount"])
+            counted += 1
+            last = max(last, day(prior["date"]) // 10000)
+    return _Ledger(cap, NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - spent),
+                   NO_LIMIT if cap.count is None else max(0, cap.count - counted), last, cap.span or 0)
 
 
 class _Context:

@@ -201,10 +201,13 @@ class CaseValidator:
                 event_type = raw.get("type")
                 if not isinstance(event_type, str) or event_type not in self.event_schemas:
                     known = ", ".join(sorted(self.event_schemas))
-                    errors.append({"path": f"events/{index}/type",
-                                   "message": f"missing; known types: {known}" if event_type is None
-                                   else f"unknown event type {event_type!r}; known types: {known}"
-                                   if isinstance(event_type, str) else f"not a string; known types: {known}"})
+                    if event_type is None:
+                        problem = "missing"
+                    elif isinstance(event_type, str):
+                        problem = f"unknown event type {event_type!r}"
+                    else:
+                        problem = "not a string"
+                    errors.append({"path": f"events/{index}/type", "message": f"{problem}; known types: {known}"})
                     try:
                         self.common_event_schema.load(raw)
                     except ValidationError as error:
