@@ -51,7 +51,7 @@ class Decider:
         events = self.facts.events(applicant, case.get("events") or [])
         only = self._restrict(bundle) if bundle is not None else None
         resolution = resolve(self.registry, applicant, events, pins, include_drafts, only)
-        candidates, denials = evaluate(self.registry, self.facts.applicant(applicant), events, resolution, trace)
+        candidates, denials = evaluate(self.registry, self.facts.applicant(applicant), events, resolution, trace, self.facts)
         beaten, settled, conflicts = self.settlement.settle(candidates, case.get("prior_awards") or [], trace)
 
         outcomes, denied, totals = [], [], render.Totals()
@@ -80,7 +80,8 @@ class Decider:
                         "include_drafts": include_drafts, "pin": dict(sorted(pins.items()))},
             "bundle": self.bundle if bundle is None else {"revision": bundle_revision(bundle), "versions": list(bundle)},
             "rulesets": [
-                {"policy": v.policy, "version": v.version, "status": v.status, "document": v.document["number"],
+                {"policy": v.policy, "version": v.version, "revision": v.revision, "status": v.status,
+                 "document": v.document["number"],
                  "sha256": v.sha256, "what_if": v.status != "in_force" and v.status != "repealed"}
                 for v in used
             ],

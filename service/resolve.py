@@ -54,7 +54,7 @@ def check_pins(registry: Registry, pins: dict) -> None:
         if policy not in registry.versions:
             errors.append((f"options/pin/{policy}", f"unknown policy {policy!r}; known: {', '.join(sorted(registry.versions))}"))
         elif registry.get(policy, version) is None:
-            known = ", ".join(v.version for v in registry.policy_versions(policy))
+            known = ", ".join(v.key.split("@", 1)[1] for v in registry.revisions_of(policy))
             errors.append((f"options/pin/{policy}", f"unknown version {version!r} of {policy}; known: {known}"))
     if errors:
         raise PinError(errors)
@@ -69,8 +69,8 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
     assignments: list[Assignment] = []
     not_applicable, notices = [], []
     for policy, versions, law, drafts in registry.policies:
-        if only is not None:
-            versions = [v for v in versions if v.key in only]
+        if only is not None:  # a replay: exactly the revisions recorded, superseded ones included
+            versions = [v for v in registry.revisions_of(policy) if v.key in only]
             law, drafts = partition(versions)
         if not versions:
             continue

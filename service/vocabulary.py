@@ -12,6 +12,8 @@ from .paths import SCHEMAS_DIR
 COMMON_EVENT_FIELDS = {"id": "string", "date": "date", "year": "int"}
 # Fields every event fact carries beyond its own (see evaluate/facts.py).
 DERIVED_EVENT_FIELDS = {"hte_since": "date", "key_platform": "string", "key_project": "string"}
+# Fields a fact always carries, stated or not: the event's identity and the keys that default to it.
+ALWAYS_STATED = frozenset(COMMON_EVENT_FIELDS) | {"type", "key_platform", "key_project"}
 APPLICANT_PREFIX = "applicant_"
 APPLICANT_FIELDS = {"kind": "string", "zone": "string", "city": "string", "zone_level": "string", "zone_type": "string"}
 
@@ -23,6 +25,9 @@ class Field:
     required: bool = False
     values: tuple = ()
     doc: str = ""
+    # what an absent field states, where the vocabulary gives absence a meaning
+    # ("absent while still incubated"); None: absence states nothing (missing_data)
+    when_absent: object = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,28 @@ class Vocabulary:
         spec = self.events[event].fields.get(field)
         return spec.type if spec else None
 
+    def event_field_may_be_absent(self, event: str, field: str) -> bool:
+        """Whether a case may leave this field unstated, so that a rule reading it must say missing_data."""
+        if field in ALWAYS_STATED:
+            return False
+        if field.startswith(APPLICANT_PREFIX):
+            return self.applicant_field_may_be_absent(field[len(APPLICANT_PREFIX):])
+        if field in DERIVED_EVENT_FIELDS:
+            return True  # hte_since: neither the attribute nor an hte_recognized event says
+        spec = self.events[event].fields.get(field)
+        return spec is not None and not spec.required and spec.when_absent is None
+
+    def applicant_field_may_be_absent(self, field: str) -> bool:
+        return field != "kind"
+
+    def field_doc(self, event: str | None, field: str) -> str:
+        if event is None or field.startswith(APPLICANT_PREFIX):
+            name = field[len(APPLICANT_PREFIX):] if field.startswith(APPLICANT_PREFIX) else field
+            spec = self.attributes.get(name)
+        else:
+            spec = self.events[event].fields.get(field)
+        return spec.doc if spec is not None else ""
+
     def applicant_field_type(self, field: str) -> str | None:
         if field in APPLICANT_FIELDS:
             return APPLICANT_FIELDS[field]
@@ -65,7 +92,8 @@ class Vocabulary:
 
 
 def _field(name: str, spec: dict) -> Field:
-    return Field(name, spec["type"], bool(spec.get("required", False)), tuple(spec.get("values", ())), spec.get("doc", ""))
+    return Field(name, spec["type"], bool(spec.get("required", False)), tuple(spec.get("values", ())), spec.get("doc", ""),
+                 spec.get("when_absent"))
 
 
 def _merge_fragment(raw: dict, fragment: dict, name: str) -> None:

@@ -23,9 +23,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import product
 
 from ..engine import Rule, Ruleset
-from ..rulebook.conditions import Atom, Ref, to_engine
+from ..rulebook.conditions import Atom, Ref, stated, to_engine, unstated
 from ..rulebook.loader import MICRO, Measure, RulesetVersion
-from ..vocabulary import APPLICANT_PREFIX
+from ..vocabulary import APPLICANT_PREFIX, Vocabulary, vocabulary
+from .facts import HTE_STATUS, event_defaults
+from .missing import Unstated, unknown_when
 from .run import candidate_id
 
 FEN = Decimal("0.01")
@@ -45,9 +47,10 @@ BASE_EVENT_FIELDS = ("t", "id", "type", "year", "role")
 class EventTrim:
     """How the full fact of one event type becomes its fact in a session: only the
     fields some rule tests, the applicant's ones (``applicant_<name>``) added from the applicant."""
-    take: Callable[[dict], tuple]  # the event's own fields, in the order of ``own``
+    sources: tuple  # (name in the session, key in the full fact) of the event's own fields
     own: tuple
     of_applicant: tuple
+    defaults: dict | None  # read_as_false: what an unstated field reads as; None: it stays unstated
 
 
 @dataclass(frozen=True)
@@ -57,18 +60,26 @@ class CompiledVersion:
     fact_types: frozenset  # the ``t`` of every fact some rule's pattern tests; no other fact can match
     phase_types: frozenset  # the event types that rules waiting for the phase fact start from
     applicant_attributes: frozenset  # the applicant attributes a rule tests, on the applicant or an event fact
+    reads_absent_as_default: bool  # absent_facts: read_as_false (the first encodings)
 
 
-def compile_version(version: RulesetVersion) -> CompiledVersion:
-    rules: list[Rule] = _eligibility_rules(version)
+def compile_version(version: RulesetVersion, vocab: Vocabulary | None = None) -> CompiledVersion:
+    vocab = vocab or vocabulary()
+    tri_state = version.absent_facts == "missing_data"
+    unstated_field = Unstated(vocab) if tri_state else None
+    rules: list[Rule] = _eligibility_rules(version, unstated_field)
     for measure in version.measures:
-        rules += _measure_rules(version, measure)
+        rules += _measure_rules(version, measure, unstated_field)
     rules += _shared_denial_rules(version)
     fields = {event: tuple(f for f in names if f != "role") for event, names in _event_fields(version).items()}
     trims = {}
+    defaults = None if tri_state else event_defaults(vocab)
     for event, names in fields.items():
         own = tuple(f for f in names if not f.startswith(APPLICANT_PREFIX))  # at least t, id, type, year
-        trims[event] = EventTrim(itemgetter(*own), own, tuple(f for f in names if f.startswith(APPLICANT_PREFIX)))
+        # hte_since: the attribute alone in the first encodings; the status from either source since
+        sources = tuple((f, HTE_STATUS if f == "hte_since" and tri_state else f) for f in own)
+        trims[event] = EventTrim(sources, own, tuple(f for f in names if f.startswith(APPLICANT_PREFIX)),
+                                 None if defaults is None else defaults[event])
     # a rule that waits for the phase fact joins it with a trigger event first (see patterns())
     gated = [rule.condition["all"][1]["e"] for rule in rules if rule.condition["all"][0] == {"p": {"t": "ph"}}]
     if len(gated) != sum("ph" in set(_fact_types(rule.condition)) for rule in rules):
@@ -76,7 +87,7 @@ def compile_version(version: RulesetVersion) -> CompiledVersion:
     return CompiledVersion(Ruleset(version.key, rules), trims,
                            frozenset(t for rule in rules for t in _fact_types(rule.condition)),
                            frozenset(_trigger_type(pattern) for pattern in gated),
-                           _applicant_attributes(version, fields))
+                           _applicant_attributes(version, fields), not tri_state)
 
 
 def _applicant_attributes(version: RulesetVersion, event_fields: dict) -> frozenset:
@@ -141,9 +152,15 @@ EVERY_YEAR = 0  # the year of a bar drawn from what the applicant is, not from a
 # a bar in an event's year, or in every year
 BAR_PATTERNS = ({"$and": [{"t": "bar"}, {"year": {"e": "year"}}]}, {"$and": [{"t": "bar"}, {"year": EVERY_YEAR}]})
 
-def _eligibility_rules(version: RulesetVersion) -> list[Rule]:
+def _eligibility_rules(version: RulesetVersion, unstated_field) -> list[Rule]:
     rules = []
     for cond in version.eligibility_conditions:
+        if unstated_field is not None and cond.on == "applicant":
+            # what the case does not state of the applicant bars every measure as missing_data
+            ways = unknown_when(cond.holding, "a", lambda pattern, name: unstated_field.of_applicant(name))
+            for k, (tests, (_, field_name)) in enumerate(ways):
+                rules.append(Rule(f"bar:{cond.id}:unstated:{k}", {"all": [{"a": _pattern({"t": "app"}, tests["a"])}]},
+                                  _unstated_bar_action(cond.id, field_name)))
         for k, conj in enumerate(cond.failing):
             if cond.on == "applicant":
                 # what the applicant is does not change with the year: one bar for every year
@@ -154,6 +171,15 @@ def _eligibility_rules(version: RulesetVersion) -> list[Rule]:
                 year_of = lambda frame: frame["i"]["year"]  # noqa: E731
             rules.append(Rule(f"bar:{cond.id}:{k}", condition, _bar_action(cond.id, year_of)))
     return rules
+
+
+def _unstated_bar_action(cond_id: str, field_name: str):
+    def bar(session, frame):
+        if session.context.tracing:
+            session.context.trace_rule(f"eligibility {cond_id} unknown: the case does not state {field_name}")
+        session.assert_fact({"t": "bar", "id": f"bar|{cond_id}|{EVERY_YEAR}|unstated|{field_name}", "cond": cond_id,
+                             "year": EVERY_YEAR, "unstated": field_name}, idempotent=True)
+    return bar
 
 
 def _bar_action(cond_id: str, year_of):
@@ -179,19 +205,28 @@ def _merge(*parts: dict) -> dict:
     return merged
 
 
-def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
+def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Unstated | None) -> list[Rule]:
     """The grant and denial rules of one measure.
 
     Patterns, in engine order: ``e`` the trigger event, then each join by its
     alias (a pattern may refer only to earlier ones), then negations: no bar in
     the trigger's year, no excepting event (``unless``). Rules with negations on
     events wait for the phase fact, when every event is in working memory.
+    ``unstated_field``: for a ``missing_data`` version, which fields a case may leave
+    unstated; each condition then also has rules saying so (see missing.py).
     """
     rules: list[Rule] = []
     anchor = "trigger" if measure.window_anchor == "self" else measure.window_anchor
     gated = bool(measure.unless)
+    may_be_absent = None
+    if unstated_field is not None:
+        may_be_absent = unstated_field.for_patterns({"trigger": measure.trigger} | {j.alias: j.event for j in measure.joins})
 
-    def patterns(atoms: dict, *, anchor_role: str | None, extra: list | None = None, gate: bool = False) -> list:
+    def patterns(atoms: dict, *, anchor_role: str | None, extra: list | None = None, gate: bool = False) -> list | None:
+        if may_be_absent is not None:
+            atoms = guarded(atoms, may_be_absent)
+            if atoms is None:
+                return None  # contradictory tests: the rule could never fire
         out = [{"p": {"t": "ph"}}] if gate else []
         base = {"t": "ev", "type": measure.trigger}
         if anchor_role and anchor == "trigger":
@@ -215,22 +250,28 @@ def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
     no_bar = [{f"b{k}$not": bar} for k, bar in enumerate(BAR_PATTERNS)] if measure.eligibility else []
     no_exception = [{f"u{k}$not": _pattern({"t": "ev", "type": u.event}, u.where[0])}
                     for k, u in enumerate(measure.unless)]
+    # an amount is computed only from what the case states
+    amount_inputs = _formula_inputs(measure)
+    if may_be_absent is not None:
+        amount_inputs = [name for name in amount_inputs if may_be_absent("trigger", name)]
+        stated_inputs = {"trigger": [stated(name) for name in amount_inputs]}
+    else:
+        amount_inputs, stated_inputs = [], {}
     for n, combination in enumerate(product(*choices) if choices else [()]):
-        merged = _merge(*[{k: v for k, v in part.items() if k != "_case"} for part in combination])
+        merged = _merge(stated_inputs, *[{k: v for k, v in part.items() if k != "_case"} for part in combination])
         case = next((part["_case"] for part in combination if "_case" in part), None)
-        rules.append(Rule(
-            f"{measure.id}:grant:{n}",
-            {"all": patterns(merged, anchor_role="in", extra=no_bar + no_exception, gate=gated)},
-            _grant_action(version, measure, case),
-        ))
+        condition = patterns(merged, anchor_role="in", extra=no_bar + no_exception, gate=gated)
+        if condition is not None:
+            rules.append(Rule(f"{measure.id}:grant:{n}", {"all": condition}, _grant_action(version, measure, case)))
     join_match = _merge(*[{j.alias: list(j.match[0])} for j in measure.joins if len(j.match) == 1])
     for cond in measure.conditions:
         for k, conj in enumerate(cond.negation):
-            rules.append(Rule(
-                f"{measure.id}:deny:{cond.id}:{k}",
-                {"all": patterns(_merge(join_match, {cond.on: list(conj)}), anchor_role="in")},
-                _deny_action(version, measure, "not_eligible", cond.id, cond.explain),
-            ))
+            condition = patterns(_merge(join_match, {cond.on: list(conj)}), anchor_role="in")
+            if condition is not None:
+                rules.append(Rule(f"{measure.id}:deny:{cond.id}:{k}", {"all": condition},
+                                  _deny_action(version, measure, "not_eligible", cond.id, cond.explain)))
+    if may_be_absent is not None:
+        rules += _unstated_rules(version, measure, patterns, join_match, may_be_absent, amount_inputs)
     for k, u in enumerate(measure.unless):
         rules.append(Rule(
             f"{measure.id}:deny:unless:{u.id}",
@@ -265,6 +306,49 @@ def _measure_rules(version: RulesetVersion, measure: Measure) -> list[Rule]:
     return rules
 
 
+def _formula_inputs(measure: Measure) -> list[str]:
+    names = set(measure.formula.names) if measure.formula is not None else set()
+    for branch in measure.branches:
+        if branch.formula is not None:
+            names |= set(branch.formula.names)
+    return sorted(names)
+
+
+OUTCOME = "outcome"  # the condition a missing_data denial names when the amount cannot be worked out
+
+
+def _unstated_rules(version, measure, patterns, join_match: dict, may_be_absent, amount_inputs: list) -> list[Rule]:
+    """missing_data denials: a condition, the outcome case or an amount's input reads what the case does not state."""
+    unknowns = [(cond.id, cond.explain, unknown_when(cond.alternatives, cond.on, may_be_absent))
+                for cond in measure.conditions]
+    if measure.amount_by:
+        cases = [(Atom(measure.amount_by, "eq", key),) for key in measure.amounts]
+    else:
+        cases = [conj for branch in measure.branches for conj in branch.when]
+    explain = {"en": "the amount of the measure depends on it", "zh": "支持金额取决于此"}
+    if cases:
+        unknowns.append((OUTCOME, explain, unknown_when(cases, "trigger", may_be_absent)))
+    unknowns.append((OUTCOME, explain, [({"trigger": [unstated(name)]}, ("trigger", name)) for name in amount_inputs]))
+    rules = []
+    for cond_id, cond_explain, ways in unknowns:
+        for k, (tests, missing) in enumerate(ways):
+            condition = patterns(_merge(join_match, tests), anchor_role="in")
+            if condition is not None:
+                rules.append(Rule(f"{measure.id}:unstated:{cond_id}:{missing[1]}:{k}", {"all": condition},
+                                  _unstated_action(version, measure, cond_id, cond_explain, missing)))
+    return rules
+
+
+def _unstated_action(version, measure, cond_id: str, explain: dict, missing: tuple[str, str]):
+    frame_key = "e" if missing[0] == "trigger" else missing[0]
+    field_name = missing[1]
+
+    def deny(session, frame):
+        session.context.denial(version, measure, frame["e"], "missing_data", cond_id, explain,
+                               unstated=(frame[frame_key], field_name))
+    return deny
+
+
 def _shared_denial_rules(version: RulesetVersion) -> list[Rule]:
     """One rule per reason, not per measure, for measures judged on their own event.
 
@@ -286,11 +370,10 @@ def _shared_denial_rules(version: RulesetVersion) -> list[Rule]:
         rules.append(Rule(f"window:{role}", {"all": [{"e": {"$and": [{"t": "ev"}, {"role": role}]}}]}, window))
     if any(m.eligibility for m in own):
         def barred(session, frame):
-            event, cond = frame["e"], conditions[frame["b"]["cond"]]
+            event = frame["e"]
             for measure in by_trigger.get(event["type"], ()):
                 if measure.eligibility:
-                    session.context.denial(version, measure, event, "not_eligible", cond.id, cond.explain,
-                                           article=version.eligibility["article"], cites=cond.cites)
+                    _deny_by_bar(session, version, measure, event, frame["b"], conditions)
         for k, bar in enumerate(BAR_PATTERNS):
             rules.append(Rule(f"eligibility:deny:{k}", {"all": [
                 {"e": {"$and": [{"t": "ev"}, {"role": "in"}]}}, {"b": bar}]}, barred))
@@ -352,7 +435,15 @@ def _bar_denial_action(version: RulesetVersion, measure: Measure):
     conditions = {c.id: c for c in version.eligibility_conditions}
 
     def deny(session, frame):
-        cond = conditions[frame["b"]["cond"]]
-        session.context.denial(version, measure, frame["e"], "not_eligible", cond.id, cond.explain,
-                               article=version.eligibility["article"], cites=cond.cites)
+        _deny_by_bar(session, version, measure, frame["e"], frame["b"], conditions)
     return deny
+
+
+def _deny_by_bar(session, version, measure, event, bar: dict, conditions: dict) -> None:
+    """An eligibility condition the applicant fails (not_eligible) or that the case cannot
+    decide, for an attribute it does not state (missing_data)."""
+    cond = conditions[bar["cond"]]
+    unstated_attribute = bar.get("unstated")
+    session.context.denial(version, measure, event, "missing_data" if unstated_attribute else "not_eligible",
+                           cond.id, cond.explain, article=version.eligibility["article"], cites=cond.cites,
+                           unstated=(None, unstated_attribute) if unstated_attribute else None)

@@ -45,8 +45,12 @@ _KEYS = {"key_platform": platform_key, "key_project": project_key}
 class FactBuilder:
     """Turns a validated case into facts. Built once per process from the vocabulary:
     what each event type's fact holds, and how each value converts, is worked out
-    here, not per request. A validated case holds no None (no field allows it), so an
-    absent field is simply one the defaults fill."""
+    here, not per request.
+
+    A full fact holds what the case states and nothing else (absent is not false),
+    apart from what the vocabulary gives absence a meaning (``when_absent``). A
+    version whose rules read an absent field as its type's default (the first
+    encodings, ``absent_facts: read_as_false``) gets the defaults from its trim."""
 
     def __init__(self, vocab: Vocabulary, attributes: frozenset | None = None, tested: dict | None = None):
         """``attributes``: the applicant attributes to carry (those rules test); None: every one.
@@ -54,27 +58,30 @@ class FactBuilder:
         (``hte_since``, ``key_platform``, ``key_project``) is worked out only where one does."""
         kinds = [(name, spec.type) for name, spec in vocab.attributes.items() if attributes is None or name in attributes]
         self._grade_rank = vocab.grade_rank
-        self._applicant = {"t": "app", "id": "app"} | dict.fromkeys(APPLICANT_FIELDS, "") | \
+        self._carried = frozenset(name for name, _ in kinds)
+        self.applicant_defaults = {"t": "app", "id": "app"} | dict.fromkeys(APPLICANT_FIELDS, "") | \
             {name: _DEFAULTS[kind] for name, kind in kinds}
         self._attribute_conversions = {name: _CONVERT[kind] for name, kind in kinds if kind in _CONVERT}
         self._events = {}
         for event_type, spec in vocab.events.items():
             fields = {name: field.type for name, field in spec.fields.items()}
-            defaults = {"t": "ev", "id": "", "type": event_type, "date": 0, "year": 0, "ord": 0}
-            defaults.update((name, _DEFAULTS[kind]) for name, kind in fields.items())
+            base = {"t": "ev", "id": "", "type": event_type, "date": 0, "year": 0, "ord": 0}
+            stated_when_absent = {name: _stated(field) for name, field in spec.fields.items() if field.when_absent is not None}
             conversions = tuple((name, _CONVERT[kind]) for name, kind in fields.items() if kind in _CONVERT)
             wanted = DERIVED_EVENT_FIELDS.keys() if tested is None else tested.get(event_type, ())
             derived = tuple(name for name in DERIVED_EVENT_FIELDS if name in wanted)
-            self._events[event_type] = (defaults, conversions, derived)
+            self._events[event_type] = (base | stated_when_absent, conversions, derived)
 
     def applicant(self, applicant: dict) -> list[dict]:
-        """The applicant fact and one fact per incident."""
-        app = self._applicant.copy()
+        """The applicant fact (what the case states of it) and one fact per incident."""
+        app = {"t": "app", "id": "app"}
         for name in APPLICANT_FIELDS:
-            app[name] = applicant.get(name) or ""
+            if applicant.get(name):
+                app[name] = applicant[name]
         conversions = self._attribute_conversions
+        carried = self._carried
         for name, value in (applicant.get("attributes") or {}).items():
-            if name in app:
+            if name in carried:
                 convert = conversions.get(name)
                 app[name] = value if convert is None else convert(value)
         facts = [app]
@@ -84,13 +91,15 @@ class FactBuilder:
         return facts
 
     def events(self, applicant: dict, events: list[dict]) -> list[dict]:
-        """The full fact of each event — every field its type declares, as the engine
-        compares it — in one canonical order (date, type, id), ``ord`` its rank, so
-        that the order of a request's events never changes a decision."""
-        hte_since = day((applicant.get("attributes") or {}).get("high_tech_enterprise_since"))
+        """The full fact of each event — what the case states, as the engine compares it —
+        in one canonical order (date, type, id), ``ord`` its rank, so that the order of a
+        request's events never changes a decision; ``at`` its index in the request."""
+        attributes = applicant.get("attributes") or {}
+        hte_attribute = day(attributes.get("high_tech_enterprise_since"))
+        hte_status = _hte_status_since(attributes, events)
         plans = self._events
         facts = []
-        for event in events:
+        for at, event in enumerate(events):
             defaults, conversions, derived = plans[event["type"]]
             fact = defaults.copy()
             fact.update(event)
@@ -99,13 +108,52 @@ class FactBuilder:
                     fact[name] = convert(event[name])
             fact["date"] = when = day(event["date"])
             fact["year"] = when // 10000
+            fact["at"] = at
             for name in derived:
-                fact[name] = hte_since if name == "hte_since" else _KEYS[name](event)
+                if name == "hte_since":
+                    # read_as_false versions read the attribute alone; the others the status from either source
+                    fact["hte_since"] = hte_attribute
+                    if hte_status is not None:
+                        fact[HTE_STATUS] = hte_status
+                else:
+                    fact[name] = _KEYS[name](event)
             facts.append(fact)
         facts.sort(key=_CANONICAL)
         for index, fact in enumerate(facts):
             fact["ord"] = index
         return facts
+
+
+def event_defaults(vocab: Vocabulary) -> dict:
+    """Event type -> what each unstated field reads as in a ``read_as_false`` version: its type's
+    default (false, 0, ""), as the first encodings read every absent field."""
+    return {event_type: {name: _stated(field) if field.when_absent is not None else _DEFAULTS[field.type]
+                         for name, field in spec.fields.items()} | {"hte_since": 0}
+            for event_type, spec in vocab.events.items()}
+
+
+HTE_STATUS = "hte_status_since"  # what a missing_data version's rules read as hte_since
+
+
+def _hte_status_since(attributes: dict, events: list[dict]) -> int | None:
+    """When the enterprise became a high-tech enterprise, from either source: the attribute
+    ``high_tech_enterprise_since`` or an ``hte_recognized`` event of the case, the earlier of
+    them; 0 when the case states it is not one (``high_tech_enterprise: false``) and no
+    recognition is in the case; None when the case does not say."""
+    dates = [day(e["date"]) for e in events if e["type"] == "hte_recognized"]
+    if attributes.get("high_tech_enterprise_since"):
+        dates.append(day(attributes["high_tech_enterprise_since"]))
+    if dates:
+        return min(dates)
+    if attributes.get("high_tech_enterprise") is False:
+        return 0
+    return None
+
+
+def _stated(field) -> object:
+    value = field.when_absent
+    convert = _CONVERT.get(field.type)
+    return convert(value) if convert is not None and value not in (0, "") else value
 
 
 def applicant_fields(app: dict) -> dict:

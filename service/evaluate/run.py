@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from ..resolve import Resolution
 from ..rulebook.registry import Registry
+from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX
 from .facts import EVENT_ID_PREFIX, applicant_fields
 
 
@@ -69,44 +70,63 @@ class Evaluation:
             self.trace_rule(f"{measure.id} candidate on {event['id']}"
                             + (f" (with {', '.join(s['id'] for s in supporting)})" if supporting else ""))
 
-    def denial(self, version, measure, event, reason, condition, explain, *, article=None, cites=None) -> None:
+    def denial(self, version, measure, event, reason, condition, explain, *, article=None, cites=None,
+               unstated: tuple | None = None) -> None:
+        """``unstated``: (the fact as the engine holds it, or None for the applicant; the field) the case does not state."""
         event = self._events[event["id"]]
         key = (measure.id, event["id"], reason, condition)
         if key not in self.denials:
-            self.denials[key] = Denial(version, measure, event, reason, condition, explain, article, cites, self.what_if)
+            denial = self.denials[key] = Denial(version, measure, event, reason, condition, explain, article, cites,
+                                                self.what_if)
+            if unstated is not None:
+                holder, field_name = unstated
+                denial.extra["field"] = unstated_path(None if holder is None else self._events[holder["id"]], field_name)
             if self._trace is not None:
                 self.trace_rule(f"{measure.id} denied on {event['id']}: {reason}" + (f" ({condition})" if condition else ""))
 
 
 def evaluate(registry: Registry, about: list[dict], events: list[dict], resolution: Resolution,
-             trace: list[str] | None) -> tuple[list[Candidate], list[Denial]]:
+             trace: list[str] | None, builder) -> tuple[list[Candidate], list[Denial]]:
     """Candidates in canonical order (see ``candidate_order``) and denials.
     ``about``: the applicant and incident facts (FactBuilder.applicant);
     ``events``: the full event facts (FactBuilder.events), in canonical order;
-    ``trace``: a list to record fired rules in, or None when no one asked."""
+    ``trace``: a list to record fired rules in, or None when no one asked;
+    ``builder``: the FactBuilder, whose defaults a ``read_as_false`` version reads absent fields as."""
     candidates: list[Candidate] = []
     denials: list[Denial] = []
     # in a session an event's id is prefixed, so that no event id can collide with
     # the ids of the applicant, incident, year and phase facts (which skip the core's content hash)
     by_id = {EVENT_ID_PREFIX + f["id"]: f for f in events}
-    about_applicant = None  # applicant_<name> fields, built when a version's event facts test one
+    stated_applicant = about[0]
+    as_stated = {"about": about, "applicant": None}  # applicant_<name> fields built when a version tests one
+    as_defaults = None
     for assignment in resolution.assignments:
         version = assignment.version
         compiled = registry.compiled[version.key]
         roles = assignment.roles
         context = Evaluation(assignment.what_if, trace, version.key, by_id)
         trims, tested = compiled.trims, compiled.fact_types
+        if compiled.reads_absent_as_default:
+            if as_defaults is None:
+                as_defaults = {"about": [builder.applicant_defaults | stated_applicant] + about[1:], "applicant": None}
+            seen = as_defaults
+        else:
+            seen = as_stated
+        facts_about = seen["about"]
         # an event no rule of this version tests has nothing to do in its session,
         # and the facts of a kind no rule tests would match nothing
         trimmed = []
         for f in events:
             trim = trims.get(f["type"])
             if trim is not None:
-                fact = dict(zip(trim.own, trim.take(f)))
+                if trim.defaults is not None:
+                    f = trim.defaults | f
+                fact = {name: f[source] for name, source in trim.sources if source in f}
                 if trim.of_applicant:
-                    if about_applicant is None:
-                        about_applicant = applicant_fields(about[0])
-                    fact.update({k: about_applicant[k] for k in trim.of_applicant})
+                    if seen["applicant"] is None:
+                        seen["applicant"] = applicant_fields(facts_about[0])
+                    of_applicant = seen["applicant"]
+                    fact.update({k: of_applicant[k] for k in trim.of_applicant if k in of_applicant})
                 fact["id"] = EVENT_ID_PREFIX + f["id"]
                 fact["role"] = roles.get(f["id"], "ctx")
                 trimmed.append(fact)
@@ -116,15 +136,33 @@ def evaluate(registry: Registry, about: list[dict], events: list[dict], resoluti
         # start from an event of certain types.
         if not compiled.phase_types.isdisjoint([fact["type"] for fact in trimmed]):
             trimmed.append({"t": "ph", "id": "ph", "n": 3})
-        compiled.ruleset.run_phases([[fact for fact in about if fact["t"] in tested], trimmed], context)
+        compiled.ruleset.run_phases([[fact for fact in facts_about if fact["t"] in tested], trimmed], context)
         candidates += context.candidates.values()
         if context.denials:
-            # a denial on a (measure, event) that another joined event grants is noise
-            granted = context.candidates
-            denials += [d for d in context.denials.values()
-                        if candidate_id(version.key, d.measure.id, d.event["id"]) not in granted]
+            denials += _reported(version, context)
     candidates.sort(key=candidate_order)
     return candidates, denials
+
+
+def _reported(version, context: Evaluation) -> list[Denial]:
+    """The denials worth saying: none on a (measure, event) that another joined event grants,
+    and no missing_data on a condition the case's stated facts already fail."""
+    granted = context.candidates
+    failed = {(d.measure.id, d.event["id"], d.condition) for d in context.denials.values() if d.reason == "not_eligible"}
+    return [d for d in context.denials.values()
+            if candidate_id(version.key, d.measure.id, d.event["id"]) not in granted
+            and not (d.reason == "missing_data" and (d.measure.id, d.event["id"], d.condition) in failed)]
+
+
+def unstated_path(event: dict | None, field_name: str) -> str:
+    """Where in the request the unstated field would go."""
+    if field_name == "hte_since":
+        return "applicant/attributes/high_tech_enterprise_since"
+    if field_name.startswith(APPLICANT_PREFIX):
+        event, field_name = None, field_name[len(APPLICANT_PREFIX):]
+    if event is None:
+        return f"applicant/{field_name}" if field_name in APPLICANT_FIELDS else f"applicant/attributes/{field_name}"
+    return f"events/{event['at']}/{field_name}"
 
 
 def candidate_id(version_key: str, measure_id: str, event_id: str) -> str:

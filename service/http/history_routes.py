@@ -30,6 +30,8 @@ def version_meta(version) -> dict:
         "document": {key: document.get(key) for key in ("number", "title", "issuer", "issued", "source")},
         "effective": {"from": effective["from"], "until": effective.get("until"),
                       "article": effective.get("article"), "cites": effective.get("cites")},
+        "revision": version.revision,
+        "corrects": version.raw.get("corrects"),
         "sha256": version.sha256,
         "measures": len(version.measures),
     }
@@ -85,7 +87,9 @@ def register(app, decider, validator) -> None:
     def ruleset_versions(policy):
         if policy not in registry.versions:
             return _unknown_policy(registry, policy)
-        return _json({"policy": policy, "versions": [version_meta(v) for v in registry.policy_versions(policy)]})
+        return _json({"policy": policy, "versions": [version_meta(v) for v in registry.policy_versions(policy)],
+                      "revisions": [dict(version_meta(v), key=v.key, current=v in registry.policy_versions(policy))
+                                    for v in registry.revisions_of(policy)]})
 
     @app.get("/v1/rulesets/<policy>/versions/<version>")
     def ruleset_version(policy, version):
@@ -93,7 +97,7 @@ def register(app, decider, validator) -> None:
             return _unknown_policy(registry, policy)
         found = registry.get(policy, version)
         if found is None:
-            known = ", ".join(v.version for v in registry.policy_versions(policy))
+            known = ", ".join(v.key.split("@", 1)[1] for v in registry.revisions_of(policy))
             return problem(404, "Unknown ruleset version", f"unknown version {version!r} of {policy}; known: {known}",
                            kind="unknown-ruleset")
         return _json(version_detail(found))

@@ -119,10 +119,17 @@ def denial_from_candidate(cand, reason: str, lang: str, *, beaten=None, settled=
 def denial(d, lang: str) -> dict:
     version, measure = d.version, d.measure
     condition_text = d.explain[lang] if d.explain else None
+    unstated = d.extra.get("field")
+    if unstated:
+        condition_text = (f"the case does not state {unstated}, which this reads: {condition_text}" if lang == "en"
+                          else f"案件未载明{unstated}，无法判断：{condition_text}")
     detail = denial_detail(lang, d.reason, measure=measure.id, condition=condition_text, window=version.window_text(),
                            version=version.key, event=d.event["id"])
-    return _denial(version, measure, d.event, d.reason, detail, d.cites or measure.cites, d.article or measure.article,
-                   d.condition, d.what_if)
+    out = _denial(version, measure, d.event, d.reason, detail, d.cites or measure.cites, d.article or measure.article,
+                  d.condition, d.what_if)
+    if unstated:
+        out["field"] = unstated
+    return out
 
 
 def _denial(version, measure, event, reason, detail, citation, article, condition, what_if) -> dict:

@@ -139,8 +139,19 @@ def _dedupe(conj: Conjunction) -> Conjunction:
     return tuple(out)
 
 
+def stated(field: str) -> Atom:
+    """The fact states this field (an engine-side test, not a ruleset operator)."""
+    return Atom(field, "ex", None)
+
+
+def unstated(field: str) -> Atom:
+    return Atom(field, "nex", None)
+
+
 def to_engine(atom: Atom) -> dict:
     """One atom as a durable-rules JSON test."""
+    if atom.op in ("ex", "nex"):
+        return {f"${atom.op}": {atom.field: 1}}
     value = atom.value
     if isinstance(value, Ref):
         source = {"self": "$m", "trigger": "e"}.get(value.alias, value.alias)

@@ -125,6 +125,7 @@ class EligibilityCondition:
     # applicant: the DNF of what fails; incident: the DNF of a disqualifying incident
     failing: list
     readings: tuple = ()
+    holding: list = ()  # applicant: the DNF of the test itself (what must hold)
 
 
 @dataclass(frozen=True)
@@ -208,12 +209,19 @@ class RulesetVersion:
     cap_of: dict = field(default_factory=dict, repr=False, compare=False)  # measure id -> Cap
     group_of: dict = field(default_factory=dict, repr=False, compare=False)  # measure id -> StackingGroup
 
-    key: str = field(default="", repr=False, compare=False)  # policy@version
+    revision: int = 1  # a corrected encoding of the same law version is a new revision, never an edit
+    absent_facts: str = "read_as_false"  # or "missing_data": see LANGUAGE.md, "Absent is not false"
+    key: str = field(default="", repr=False, compare=False)  # policy@version, policy@version#rN from revision 2
 
     def __post_init__(self):
         self.cap_of = {mid: cap for cap in self.caps for mid in cap.counts}
         self.group_of = {mid: group for group in self.stacking for mid in group.members}
-        self.key = f"{self.policy}@{self.version}"
+        self.key = revision_key(self.policy, self.version, self.revision)
+
+    @property
+    def law_key(self) -> str:
+        """The law version this file encodes, whatever its revision."""
+        return f"{self.policy}@{self.version}"
 
     def in_window(self, day: int) -> bool:
         return self.effective_from <= day and (self.effective_until is None or day <= self.effective_until)
@@ -221,6 +229,15 @@ class RulesetVersion:
     def window_text(self) -> str:
         until = self.raw["effective"].get("until")
         return f"{self.raw['effective']['from']} – {until or '…'}"
+
+
+def revision_key(policy: str, version: str, revision: int) -> str:
+    """Revision 1 keeps the key it was logged under before revisions existed."""
+    return f"{policy}@{version}" if revision == 1 else f"{policy}@{version}#r{revision}"
+
+
+def revision_file(policy: str, version: str, revision: int) -> Path:
+    return Path(policy) / (f"{version}.yaml" if revision == 1 else f"{version}.r{revision}.yaml")
 
 
 def _locate(error: jsonschema.ValidationError) -> str:
@@ -278,9 +295,10 @@ class _Checker:
 
     def build(self, sha256: str) -> RulesetVersion:
         raw = self.raw
-        expected = Path(self.policy) / f"{raw['version']}.yaml"
+        revision = raw.get("revision", 1)
+        expected = revision_file(self.policy, raw["version"], revision)
         if tuple(self.path.parts[-2:]) != expected.parts:
-            self.problem("/", f"file must be at {expected} (policy/version.yaml)")
+            self.problem("/", f"file must be at {expected} (policy/version.yaml, policy/version.rN.yaml for revision N)")
         eff = raw["effective"]
         self.cited("/effective/cites", eff.get("cites"))
         for i, note in enumerate(raw.get("notes") or []):
@@ -327,6 +345,8 @@ class _Checker:
             sha256=sha256,
             path=self.path,
             raw=raw,
+            revision=revision,
+            absent_facts=raw.get("absent_facts", "read_as_false"),
         )
 
     # -- eligibility -------------------------------------------------------
@@ -341,14 +361,17 @@ class _Checker:
             try:
                 if on == "applicant":
                     failing = dnf(cond["applicant"], f"{where}/applicant", self.applicant_literal, negate=True)
+                    holding = dnf(cond["applicant"], f"{where}/applicant", self.applicant_literal)
                     self.check_fields(failing, f"{where}/applicant", self.vocab.applicant_field_type)
                 else:
                     failing = dnf(cond["incident"], f"{where}/incident", self.incident_literal)
+                    holding = []
                     self.check_fields(failing, f"{where}/incident", lambda f: {"type": "string", "grade": "int"}.get(f))
             except ConditionError as error:
                 self.problem(error.path, error.reason)
                 continue
-            out.append(EligibilityCondition(cond["id"], cond["cites"], cond["explain"], on, failing, tuple(cond.get("readings") or ())))
+            out.append(EligibilityCondition(cond["id"], cond["cites"], cond["explain"], on, failing,
+                                            tuple(cond.get("readings") or ()), holding))
         return out
 
     def applicant_literal(self, field_name: str, value: Any) -> Any:

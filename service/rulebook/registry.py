@@ -28,11 +28,22 @@ def partition(versions: list[RulesetVersion]) -> tuple[list, list]:
             [v for v in versions if v.status in DRAFT_STATUSES and v.measures])
 
 
+def current_revisions(held: list[RulesetVersion]) -> tuple[list, list]:
+    """(the newest revision of each law version, the revisions it supersedes). A correction
+    is a new revision beside the old one, so a decision logged under the old one still replays."""
+    newest: dict[str, RulesetVersion] = {}
+    for version in held:
+        if version.law_key not in newest or version.revision > newest[version.law_key].revision:
+            newest[version.law_key] = version
+    return list(newest.values()), [v for v in held if newest[v.law_key] is not v]
+
+
 @dataclass
 class Registry:
     directory: Path
-    versions: dict  # policy -> list[RulesetVersion] sorted by effective_from, version
-    compiled: dict  # version key -> engine Ruleset
+    versions: dict  # policy -> list[RulesetVersion]: the current revision of each version, by effective_from, version
+    compiled: dict  # version key -> engine Ruleset, for every revision held
+    superseded: dict = field(default_factory=dict)  # policy -> the older revisions, held for replay only
     # (policy, versions, law, drafts) in policy order: what resolution walks for every case
     policies: list = field(init=False, repr=False)
 
@@ -60,18 +71,24 @@ class Registry:
         if errors:
             raise RulesetError(errors[0].file, [p for e in errors for p in e.problems]) if len(errors) == 1 else \
                 RulesetError("rulesets", [(f"{e.file}:{p}", r) for e in errors for p, r in e.problems])
+        superseded: dict[str, list[RulesetVersion]] = {}
         for policy in versions:
+            versions[policy], superseded[policy] = current_revisions(versions[policy])
             versions[policy].sort(key=lambda v: (v.effective_from, v.version))
-        registry = cls(directory, versions, {})
+            held_revisions = {(v.law_key, v.revision) for v in versions[policy] + superseded[policy]}
+            errors += [RulesetError(v.path, [("/revision", f"revision {v.revision} of {v.law_key} without revision {n}")])
+                       for v in versions[policy] for n in range(1, v.revision) if (v.law_key, n) not in held_revisions]
+        if errors:
+            raise RulesetError("rulesets", [(f"{e.file}:{p}", r) for e in errors for p, r in e.problems])
+        registry = cls(directory, versions, {}, superseded)
         registry.check_overlaps()
         registry.check_shared()
         if compile_rules:
             from ..evaluate.compile import compile_version
 
-            for policy_versions in versions.values():
-                for version in policy_versions:
-                    if version.measures:
-                        registry.compiled[version.key] = compile_version(version)
+            for version in registry.held_versions():
+                if version.measures:
+                    registry.compiled[version.key] = compile_version(version)
         return registry
 
     def check_overlaps(self) -> None:
@@ -88,7 +105,7 @@ class Registry:
     def bundle(self) -> dict:
         """What law this process holds: every version with its file hash, and one
         revision hash over them all (as OPA reports its bundle revision)."""
-        versions = [f"{v.key}:{v.sha256}" for v in self.all_versions()]
+        versions = [f"{v.key}:{v.sha256}" for v in self.held_versions()]
         return {"revision": bundle_revision(versions), "versions": versions}
 
     def check_shared(self) -> None:
@@ -150,10 +167,23 @@ class Registry:
         return self.versions.get(policy, [])
 
     def get(self, policy: str, version: str) -> RulesetVersion | None:
+        """``version``: a law version (its current revision) or ``<version>#r<N>`` (that revision)."""
+        if "#r" in version:
+            return next((v for v in self.revisions_of(policy) if v.key == f"{policy}@{version}"), None)
         for candidate in self.versions.get(policy, []):
             if candidate.version == version:
                 return candidate
         return None
 
     def all_versions(self) -> list[RulesetVersion]:
+        """The current revision of every law version: what decides a new case."""
         return [v for policy in sorted(self.versions) for v in self.versions[policy]]
+
+    def revisions_of(self, policy: str) -> list[RulesetVersion]:
+        """Every revision held of a policy's versions, oldest revision first within a version."""
+        held = self.versions.get(policy, []) + self.superseded.get(policy, [])
+        return sorted(held, key=lambda v: (v.effective_from, v.version, v.revision))
+
+    def held_versions(self) -> list[RulesetVersion]:
+        """Every revision held, superseded ones included: the bundle a replay can ask for."""
+        return [v for policy in sorted(self.versions) for v in self.revisions_of(policy)]
