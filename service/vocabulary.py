@@ -35,6 +35,7 @@ class EventType:
     name: str
     doc: str
     fields: dict  # name -> Field
+    retired_by: str | None = None  # a type of a superseded encoding: held for replay only, this replaces it
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ class Vocabulary:
     applicant_kinds: tuple
     zone_levels: tuple
     zone_types: tuple
+
+    @property
+    def live_events(self) -> dict:
+        """The event types a new case may use (retired ones only replay old decisions)."""
+        return {name: spec for name, spec in self.events.items() if spec.retired_by is None}
+
+    @property
+    def retired_events(self) -> dict:
+        return {name: spec for name, spec in self.events.items() if spec.retired_by is not None}
 
     def grade_rank(self, grade: str) -> int:
         return self.grades.index(grade) + 1
@@ -118,10 +128,22 @@ def load_vocabulary(path: Path) -> Vocabulary:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     for fragment_path in sorted((path.parent / "vocabulary.d").glob("*.yaml")):
         _merge_fragment(raw, yaml.safe_load(fragment_path.read_text(encoding="utf-8")) or {}, fragment_path.name)
+    for fragment_path in sorted((path.parent / "vocabulary.d" / "retired").glob("*.yaml")):
+        fragment = yaml.safe_load(fragment_path.read_text(encoding="utf-8")) or {}
+        for event in fragment.get("events") or {}:
+            if event in raw["events"]:
+                raise ValueError(f"{fragment_path.name}: retired event type {event} is also a live one")
+            if not (fragment["events"][event] or {}).get("retired_by"):
+                raise ValueError(f"{fragment_path.name}: events/{event} needs retired_by (the type that replaces it)")
+        raw["events"].update(fragment.get("events") or {})
     events = {
-        name: EventType(name, spec.get("doc", ""), {f: _field(f, s) for f, s in (spec.get("fields") or {}).items()})
+        name: EventType(name, spec.get("doc", ""), {f: _field(f, s) for f, s in (spec.get("fields") or {}).items()},
+                        spec.get("retired_by"))
         for name, spec in raw["events"].items()
     }
+    for name, spec in events.items():
+        if spec.retired_by is not None and (spec.retired_by not in events or events[spec.retired_by].retired_by):
+            raise ValueError(f"retired event type {name}: retired_by {spec.retired_by} is not a live event type")
     applicant = raw["applicant"]
     return Vocabulary(
         attributes={f: _field(f, s) for f, s in applicant["attributes"].items()},

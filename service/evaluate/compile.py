@@ -27,7 +27,7 @@ from ..rulebook.conditions import Atom, Ref, stated, to_engine, unstated
 from ..rulebook.loader import MICRO, Measure, RulesetVersion
 from ..vocabulary import APPLICANT_PREFIX, Vocabulary, vocabulary
 from .facts import HTE_STATUS, event_defaults
-from .missing import Unstated, unknown_when
+from .missing import Unstated, guarded, unknown_when
 from .run import candidate_id
 
 FEN = Decimal("0.01")
