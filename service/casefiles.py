@@ -27,8 +27,11 @@ An expectation is exact by default:
   (every ranking event, say, yields denials of measures of other zone levels).
 - Without an ``outcomes:`` key, no outcome of a named measure may exist.
 
-``exact: false`` turns both off (expected items must still be found) and must
-carry a ``why:`` string saying why the case cannot list everything.
+``exact: true`` asks more: every denial of every measure is listed too
+(``denials: []`` then means no denial at all), as for a case outside a
+document's scope. ``exact: false`` asks less: the expected items must still be
+found, nothing else is checked; it must carry a ``why:`` string saying why the
+case cannot list everything.
 
 An expectation is refused (the case fails, whatever the decision) when it
 could pass on any decision:
@@ -37,6 +40,7 @@ could pass on any decision:
   tell which measure paid);
 - an expected item gives no ``measure``, or no ``event`` while the case has
   more than one event;
+- ``denials: []`` without ``exact: true`` (it names no measure, so it checks nothing);
 - ``exact: false`` without ``why``, or ``why`` without ``exact: false``.
 
 ``xfail: "<reason>"`` marks a case whose expectation is the law and whose
@@ -93,8 +97,8 @@ def _matches(expected: dict, actual: dict) -> bool:
 def refusals(expect: dict, event_count: int) -> list[str]:
     """Why the expectation could pass on any decision (empty when it cannot)."""
     problems = []
-    exact = expect.get("exact", True)
-    if not isinstance(exact, bool):
+    exact = expect.get("exact")  # None: exact for the measures named
+    if exact is not None and not isinstance(exact, bool):
         problems.append(f"exact must be true or false, not {exact!r}")
     why = expect.get("why")
     if exact is False and not (isinstance(why, str) and why.strip()):
@@ -102,12 +106,14 @@ def refusals(expect: dict, event_count: int) -> list[str]:
     if exact is not False and "why" in expect:
         problems.append("why: explains exact: false only")
     for section in SECTIONS:
-        items = expect.get(section)
-        if items is None:
+        if section not in expect:
             continue
+        items = expect[section]
         if not isinstance(items, list):
             problems.append(f"{section} must be a list")
             continue
+        if section == "denials" and not items and exact is not True:
+            problems.append("denials: [] checks nothing unless exact: true (no denial at all)")
         for item in items:
             if not isinstance(item, dict) or not item.get("measure"):
                 problems.append(f"{section}: {item} gives no measure, so it could match any item")
@@ -146,7 +152,7 @@ def _pair(expected: list[dict], actual: list[dict]) -> dict[int, int]:
 
 def check(decision: dict, expect: dict) -> list[str]:
     failures = []
-    exact = expect.get("exact", True) is not False
+    exact = expect.get("exact")
     named = named_measures(expect)
     for section in SECTIONS:
         actual = decision.get(section, [])
@@ -155,10 +161,10 @@ def check(decision: dict, expect: dict) -> list[str]:
         for i, item in enumerate(expected):
             if i not in pairing:
                 failures.append(f"{section}: no match for {item}; got {[_brief(a) for a in actual]}")
-        if not exact:
+        if exact is False:
             continue
         used = set(pairing.values())
-        listed_in_full = section == "outcomes" and "outcomes" in expect
+        listed_in_full = exact is True or (section == "outcomes" and "outcomes" in expect)
         extra = [_brief(a) for j, a in enumerate(actual)
                  if j not in used and (listed_in_full or a.get("measure") in named)]
         if extra:
