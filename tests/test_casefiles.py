@@ -1,15 +1,23 @@
-"""Every case of every YAML case file under tests/cases/ is its own test."""
+"""Every case of every YAML case file under tests/cases/ is its own test; then the
+checker itself (service/casefiles.py), which must be able to fail."""
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
 
-from service.casefiles import load_cases, run_case
+from service.casefiles import check, evaluate_case, load_cases, refusals, run_case
 
-from tests.helpers import CASES_DIR, ROOT
+from tests.helpers import CASES_DIR, GOOD_ATTRIBUTES, ROOT
 
 FILES = sorted(CASES_DIR.glob("**/*.yaml"))
+SPEC_KEYS = {"name", "case", "expect", "errors", "note", "xfail"}
+EXPECT_KEYS = {"outcomes", "denials", "totals", "what_if_totals", "ceiling_totals", "exact", "why"}
+
+
+def _event_count(spec: dict) -> int:
+    events = (spec.get("case") or {}).get("events")
+    return len(events) if isinstance(events, list) else 0
 
 
 def _collect():
@@ -17,7 +25,8 @@ def _collect():
     for path in FILES:
         for index, spec in enumerate(load_cases(path)):
             name = spec.get("name") or f"case {index}"
-            params.append(pytest.param(path, spec, id=f"{path.stem}::{name}"))
+            marks = [pytest.mark.xfail(reason=str(spec["xfail"]), strict=True)] if "xfail" in spec else []
+            params.append(pytest.param(path, spec, id=f"{path.stem}::{name}", marks=marks))
     return params
 
 
@@ -40,14 +49,144 @@ def test_case_file_is_well_formed(path):
     for spec in specs:
         assert "case" in spec, f"{path}: {spec['name']}: no case"
         assert ("expect" in spec) != ("errors" in spec), f"{path}: {spec['name']}: give expect or errors, not both"
-        unknown = set(spec) - {"name", "case", "expect", "errors", "note"}
+        unknown = set(spec) - SPEC_KEYS
         assert not unknown, f"{path}: {spec['name']}: unknown keys {unknown}"
+        if "xfail" in spec:
+            assert isinstance(spec["xfail"], str) and spec["xfail"].strip(), \
+                f"{path}: {spec['name']}: xfail gives the reason the service is wrong"
         if "expect" in spec:
-            keys = set(spec["expect"] or {}) - {"outcomes", "denials", "totals", "what_if_totals", "ceiling_totals", "exact"}
+            expect = spec["expect"] or {}
+            keys = set(expect) - EXPECT_KEYS
             assert not keys, f"{path}: {spec['name']}: unknown expect keys {keys}"
+            # checked here too, so that an xfail mark cannot hide a refused expectation
+            problems = refusals(expect, _event_count(spec))
+            assert not problems, f"{path}: {spec['name']}: " + "; ".join(problems)
 
 
 @pytest.mark.parametrize("path,spec", CASES)
 def test_case(decider, validator, path, spec):
-    result = run_case(decider, validator, spec, str(path.relative_to(ROOT)))
+    result = evaluate_case(decider, validator, spec, str(path.relative_to(ROOT)))
     assert result.passed, f"{result.file}: {result.name}\n  " + "\n  ".join(result.failures)
+
+
+# --- the checker ------------------------------------------------------------------------------
+
+GRANT = {"measure": "qz-htz/2.1", "event": "e1", "kind": "fixed", "amount": "200000.00"}
+PLATFORM = {"measure": "qz-htz/4", "event": "e2", "kind": "fixed", "amount": "1000000.00"}
+LATE = {"measure": "qz-htz/2.1", "event": "e2", "reason": "outside_window"}
+OTHER_DOC = {"measure": "gx-htz/12.1", "event": "e1", "reason": "not_eligible", "condition": "new_enterprise"}
+
+
+def _decision(outcomes=(), denials=()):
+    return {"outcomes": list(outcomes), "denials": list(denials), "totals": {}}
+
+
+def test_a_listed_outcome_passes():
+    decision = _decision([GRANT], [LATE])
+    assert check(decision, {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}],
+                            "denials": [{"measure": "qz-htz/2.1", "event": "e2", "reason": "outside_window"}]}) == []
+
+
+def test_an_extra_outcome_fails_a_default_case():
+    failures = check(_decision([GRANT, PLATFORM]), {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}]})
+    assert len(failures) == 1 and "unexpected" in failures[0] and "qz-htz/4" in failures[0]
+
+
+def test_empty_outcomes_fail_when_the_decision_has_an_outcome():
+    failures = check(_decision([GRANT]), {"outcomes": [], "denials": [{"measure": "qz-htz/4", "event": "e1"}]})
+    assert failures and "qz-htz/2.1" in failures[0]
+
+
+def test_an_extra_denial_of_a_named_measure_fails():
+    failures = check(_decision([GRANT], [LATE]), {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}]})
+    assert len(failures) == 1 and "denials: unexpected" in failures[0] and "outside_window" in failures[0]
+
+
+def test_an_extra_denial_of_an_unnamed_measure_is_not_checked():
+    assert check(_decision([GRANT], [OTHER_DOC]), {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}]}) == []
+
+
+def test_without_outcomes_key_an_outcome_of_a_named_measure_fails():
+    failures = check(_decision([GRANT], [LATE]),
+                     {"denials": [{"measure": "qz-htz/2.1", "event": "e2", "reason": "outside_window"}]})
+    assert len(failures) == 1 and "outcomes: unexpected" in failures[0]
+    # … while an outcome of a measure it does not name is not checked
+    assert check(_decision([PLATFORM], [LATE]),
+                 {"denials": [{"measure": "qz-htz/2.1", "event": "e2", "reason": "outside_window"}]}) == []
+
+
+def test_exact_true_checks_every_denial():
+    expect = {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}], "exact": True}
+    failures = check(_decision([GRANT], [OTHER_DOC]), expect)
+    assert len(failures) == 1 and "gx-htz/12.1" in failures[0]
+
+
+def test_exact_false_checks_only_the_listed_items():
+    expect = {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}], "exact": False, "why": "a test"}
+    assert check(_decision([GRANT, PLATFORM], [LATE]), expect) == []
+    assert check(_decision([PLATFORM]), expect), "a listed item that is absent still fails"
+
+
+def test_a_loose_item_does_not_rob_a_stricter_one():
+    twice = [dict(GRANT), dict(GRANT, amount="0.00")]
+    expect = {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"},
+                           {"measure": "qz-htz/2.1", "event": "e1", "amount": "200000.00"}]}
+    assert check(_decision(twice), expect) == []
+
+
+def test_exact_false_without_why_is_refused():
+    expect = {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}], "exact": False}
+    assert any("why" in problem for problem in refusals(expect, 1))
+    assert refusals(dict(expect, why="the engine's trace order is not stable"), 1) == []
+    assert refusals(dict(expect, exact=None, why="no exact: false"), 1)
+
+
+@pytest.mark.parametrize("expect", [
+    {},
+    {"totals": {"CNY": "200000.00"}},
+    {"denials": []},
+    {"exact": True},
+], ids=["empty", "totals-only", "empty-denials", "exact-only"])
+def test_an_expectation_that_asserts_nothing_is_refused(expect):
+    assert refusals(expect, 1)
+
+
+@pytest.mark.parametrize("item", [{"event": "e1"}, {"reason": "not_eligible"}, {"measure": "qz-htz/2.1"}],
+                         ids=["no-measure", "nothing-but-reason", "no-event-of-two"])
+def test_an_item_that_could_match_anything_is_refused(item):
+    assert refusals({"denials": [item]}, 2)
+
+
+def test_an_item_without_event_is_accepted_in_a_one_event_case():
+    assert refusals({"outcomes": [{"measure": "qz-htz/2.1"}]}, 1) == []
+
+
+def _qz_spec(expect, **extra):
+    case = {"applicant": {"kind": "enterprise", "zone": "qinzhou-htz", "city": "qinzhou",
+                          "attributes": dict(GOOD_ATTRIBUTES)},
+            "events": [{"id": "e1", "type": "hte_recognized", "date": "2024-12-05", "was_tech_sme": True}]}
+    return {"name": "t", "case": case, "expect": expect, **extra}
+
+
+def test_a_real_decision_with_an_outcome_fails_outcomes_empty(decider, validator):
+    result = evaluate_case(decider, validator, _qz_spec({"outcomes": []}))
+    assert not result.passed and "qz-htz/2.1" in result.failures[0]
+    assert run_case(decider, validator, _qz_spec({"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}]})).passed
+
+
+def test_a_refused_expectation_fails_before_any_decision(decider, validator):
+    result = run_case(decider, validator, _qz_spec({"totals": {"CNY": "200000.00"}}))
+    assert not result.passed and result.failures[0].startswith("refused: ")
+
+
+def test_xfail_passes_while_the_case_fails_and_fails_once_it_passes(decider, validator):
+    failing = run_case(decider, validator, _qz_spec({"outcomes": []}, xfail="the law grants nothing here"))
+    assert failing.passed and failing.xfailed
+    passing = run_case(decider, validator, _qz_spec({"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}]},
+                                                    xfail="stale mark"))
+    assert not passing.passed and "remove the mark" in passing.failures[0]
+
+
+def test_xfail_never_excuses_a_refused_expectation(decider, validator):
+    result = run_case(decider, validator, _qz_spec({"totals": {}}, xfail="hides nothing"))
+    assert not result.passed and result.failures[0].startswith("refused: ")
