@@ -76,9 +76,18 @@ class CaseResult:
 
 
 def load_cases(path: Path) -> list[dict]:
+    """The cases of a file. A first item ``{defaults: {options: …}}`` gives options every case of
+    the file takes unless it states its own (a file of cases pinned to one revision of the law)."""
     cases = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     if not isinstance(cases, list):
         raise ValueError(f"{path}: a case file is a list of cases")
+    if cases and isinstance(cases[0], dict) and set(cases[0]) == {"defaults"}:
+        defaults, cases = cases[0]["defaults"] or {}, cases[1:]
+        for spec in cases:
+            if isinstance(spec, dict) and isinstance(spec.get("case"), dict):
+                options = dict(defaults.get("options") or {})
+                options.update(spec["case"].get("options") or {})
+                spec["case"] = dict(spec["case"], options=options)
     return cases
 
 

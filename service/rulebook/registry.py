@@ -169,7 +169,8 @@ class Registry:
     def get(self, policy: str, version: str) -> RulesetVersion | None:
         """``version``: a law version (its current revision) or ``<version>#r<N>`` (that revision)."""
         if "#r" in version:
-            return next((v for v in self.revisions_of(policy) if v.key == f"{policy}@{version}"), None)
+            law, _, number = version.partition("#r")
+            return next((v for v in self.revisions_of(policy) if v.version == law and str(v.revision) == number), None)
         for candidate in self.versions.get(policy, []):
             if candidate.version == version:
                 return candidate
