@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .rulebook.registry import DRAFT_STATUSES, Registry, partition
+from .rulebook.registry import DRAFT_STATUSES, Registry, current_revisions, partition
 from .rulebook.loader import RulesetVersion
 
 
@@ -69,8 +69,9 @@ def resolve(registry: Registry, applicant: dict, events: list[dict], pins: dict,
     assignments: list[Assignment] = []
     not_applicable, notices = [], []
     for policy, versions, law, drafts in registry.policies:
-        if only is not None:  # a replay: exactly the revisions recorded, superseded ones included
-            versions = [v for v in registry.revisions_of(policy) if v.key in only]
+        if only is not None:
+            # a replay: of the revisions the recorded bundle held, the newest of each version decided
+            versions, _ = current_revisions([v for v in registry.revisions_of(policy) if v.key in only])
             law, drafts = partition(versions)
         if not versions:
             continue

@@ -84,7 +84,9 @@ class Vocabulary:
         return spec is not None and not spec.required and spec.when_absent is None
 
     def applicant_field_may_be_absent(self, field: str) -> bool:
-        return field != "kind"
+        # kind, zone, city, zone_level, zone_type: an applicant that names no zone is in none
+        # (the zone registry derives the rest from the zone), so these are always stated
+        return field not in APPLICANT_FIELDS
 
     def field_doc(self, event: str | None, field: str) -> str:
         if event is None or field.startswith(APPLICANT_PREFIX):

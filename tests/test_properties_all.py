@@ -104,7 +104,8 @@ def _by_scope(registry, case, decision, table: str) -> dict:
 
 def _event_fact(case, event_id):
     event = next(e for e in case["events"] if e["id"] == event_id)
-    return {"year": event["date"].year, "key_platform": event.get("platform_id") or event["id"],
+    return {"id": event["id"], "year": event["date"].year, "platform_id": event.get("platform_id"),
+            "project_id": event.get("project_id"), "key_platform": event.get("platform_id") or event["id"],
             "key_project": event.get("project_id") or event["id"]}
 
 

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from service.rulebook.loader import revision_file
 import yaml
 
 from service.rulebook.loader import RulesetError, load_ruleset
@@ -47,7 +49,7 @@ def test_there_are_ruleset_files():
 def test_every_ruleset_file_loads(path):
     version = load_ruleset(path, SOURCES_DIR)
     assert version.policy == path.parent.name
-    assert version.version == path.stem
+    assert revision_file(version.policy, version.version, version.revision).name == path.name
     assert version.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     if version.status in ("in_force", "repealed"):
         assert version.measures, f"{path}: no measures"
@@ -58,7 +60,7 @@ def test_every_ruleset_file_loads(path):
 def test_registry_loads_and_compiles_every_version():
     registry = Registry.load()
     keys = {v.key for v in registry.all_versions()}
-    assert "qz-htz@2021-12-30" in keys
+    assert "qz-htz@2021-12-30" in keys and "qz-htz@2021-12-30#r2" in keys
     assert set(registry.compiled) == {v.key for v in registry.all_versions() if v.measures}
 
 

@@ -76,8 +76,7 @@ class FactBuilder:
         """The applicant fact (what the case states of it) and one fact per incident."""
         app = {"t": "app", "id": "app"}
         for name in APPLICANT_FIELDS:
-            if applicant.get(name):
-                app[name] = applicant[name]
+            app[name] = applicant.get(name) or ""
         conversions = self._attribute_conversions
         carried = self._carried
         for name, value in (applicant.get("attributes") or {}).items():

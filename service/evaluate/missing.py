@@ -26,8 +26,9 @@ from typing import Callable
 from ..rulebook.conditions import Atom, Ref, stated, unstated
 from ..vocabulary import Vocabulary
 
-# a condition with more alternatives than this many ways to fail gets the coarse rule
-# (unstated(f) alone); the decision is the same, the denial may name a field the grant did not need
+# at most this many rules per unstated field of an alternative: past it, the alternatives with the
+# most ways to fail are left out of the rule (the decision is the same; a denial may then name a
+# field the outcome did not need)
 MAX_WAYS = 32
 
 MayBeAbsent = Callable[[str, str], bool]  # (pattern, field) -> whether the case may leave it unstated
@@ -124,12 +125,16 @@ def unknown_when(alternatives: list, on: str, may_be_absent: MayBeAbsent) -> lis
             unread += [r for r in reads(atom, on, may_be_absent) if r not in unread]
         if not unread:
             continue
-        others = [_ways_not_true(alt, on, may_be_absent) for j, alt in enumerate(alternatives) if j != i]
-        ways = 1
+        others = sorted((_ways_not_true(alt, on, may_be_absent) for j, alt in enumerate(alternatives) if j != i), key=len)
+        # as many of the other alternatives as fit, the cheapest first: one left out only makes the
+        # rule fire more often (a missing_data beside a grant is dropped; beside a denial it is noise)
+        kept, ways = [], 1
         for other in others:
-            ways *= max(1, len(other))
-        combos = product(*others) if others and ways <= MAX_WAYS else [()]
-        combos = list(combos)
+            if ways * len(other) > MAX_WAYS:
+                break
+            kept.append(other)
+            ways *= len(other)
+        combos = list(product(*kept)) if kept else [()]
         for pattern, field in unread:
             for combo in combos:
                 tests = guarded(_merge({pattern: [unstated(field)]}, *combo), may_be_absent)
