@@ -29,14 +29,18 @@ reading it lists (``readings: {name: {en, zh, figures: ["0.75", "2022"]}}``):
 - an eligibility condition's numeric literals, against its own and the
   eligibility article's ``cites``, and its ``readings``.
 - the ``effective`` window's ``from`` and ``until`` (when set), against the
-  dates of ``effective.cites``, and its ``reading``.
+  dates of ``effective.cites``, and its ``reading``; and the other way round,
+  every date those words state must be the window's ``from`` or ``until`` (an
+  open window whose words say 执行至2025年12月31日止 is refused).
 
 A figure matches by kind: money against money figures of its currency (USD
 for a field whose name contains ``usd``, else the outcome's currency); a
-``decimal`` field, formula number or share against shares, multiples and
-counts (a formula number may also be money: ``min(…, 5000000)``); an ``int``
-field, cap count or span, or reference offset against counts; a ``date``
-field or window date against dates. A figure a reading declares matches by
+``decimal`` field against shares, multiples and counts (``5000吨``); a split
+share against shares and multiples; a formula number against shares,
+multiples and money (``min(…, 5000000)``), never a count, so ``一次性`` does
+not make ``amount * 1`` stated; an ``int`` field, cap count or span, or
+reference offset against counts; a ``date`` field or window date against
+dates. A figure a reading declares matches by
 value whatever its kind.
 
 Exempt, because they state nothing the words could state (each is a
@@ -193,8 +197,9 @@ def declared(text: str) -> Figure:
 
 _ACCEPTS = {  # what a number of the file may match, by what it is
     MONEY: (MONEY,),
-    "rate": (SHARE, MULTIPLE, COUNT),
-    "formula": (SHARE, MULTIPLE, COUNT, MONEY),
+    "quantity": (SHARE, MULTIPLE, COUNT),  # a decimal field: a share, or a measure such as 5000吨
+    "share": (SHARE, MULTIPLE),
+    "formula": (SHARE, MULTIPLE, MONEY),
     COUNT: (COUNT,),
     DATE: (DATE,),
 }
@@ -273,6 +278,11 @@ class _FigureCheck:
         for key in ("from", "until"):
             if eff.get(key):
                 self.check(scope, f"/effective/{key}", f"effective {key}", str(eff[key]), DATE)
+        window = {str(eff.get("from")), str(eff.get("until"))}
+        for figure in sorted((f for f in scope.stated if f.kind == DATE and f.value not in window), key=str):
+            # 执行至2025年12月31日止 with until: null keeps law in force the words end
+            self.problems.append(("/effective", f"the cited words state the date {figure.value}, "
+                                                "which is neither the window's from nor its until"))
 
     # -- eligibility -----------------------------------------------------------
     def eligibility(self) -> None:
@@ -291,19 +301,19 @@ class _FigureCheck:
 
     def measure(self, where: str, m: dict) -> None:
         scope = self.scope(self.measure_words(m), m.get("readings") or ())
-        trigger = self.event_types(m["trigger"])
+        trigger = self.event_types(m.get("trigger"))
         patterns = {"trigger": trigger}
         for k, join in enumerate(list(m.get("joins") or []) + ([m["join"]] if m.get("join") else [])):
-            patterns[join["alias"]] = self.event_types(join["event"])
+            patterns[join.get("alias")] = self.event_types(join.get("event"))
             if join.get("match"):
                 self.test(scope, f"{where}/joins/{k}/match", join["match"], patterns[join["alias"]])
         for k, cond in enumerate(m.get("conditions") or []):
             field_type = patterns.get(cond.get("of", "trigger"))
             if field_type is not None:
-                self.test(scope, f"{where}/conditions/{k}/test", cond["test"], field_type)
+                self.test(scope, f"{where}/conditions/{k}/test", cond.get("test"), field_type)
         for k, unless in enumerate(m.get("unless") or []):
-            self.test(scope, f"{where}/unless/{k}/where", unless["where"], self.event_types(unless["event"]))
-        self.outcome(scope, f"{where}/outcome", m["outcome"], trigger)
+            self.test(scope, f"{where}/unless/{k}/where", unless.get("where"), self.event_types(unless.get("event")))
+        self.outcome(scope, f"{where}/outcome", m.get("outcome") or {}, trigger)
 
     def outcome(self, scope: _Scope, where: str, outcome: dict, trigger) -> None:
         currency = outcome.get("currency", "CNY")
@@ -327,7 +337,7 @@ class _FigureCheck:
                 if case.get(key):
                     self.formula(scope, f"{cwhere}/{key}", key, str(case[key]), currency)
         for k, part in enumerate(outcome.get("split") or []):
-            self.check(scope, f"{where}/split/{k}/share", "share", part["share"], "rate")
+            self.check(scope, f"{where}/split/{k}/share", "share", part["share"], "share")
 
     def formula(self, scope: _Scope, where: str, what: str, text: str, currency: str) -> None:
         tokens = re.findall(r"\d+(?:\.\d+)?|[a-z_][a-z0-9_]*|\S", text)
@@ -387,7 +397,7 @@ class _FigureCheck:
             currency = "USD" if "usd" in field_name else "CNY"
             self.check(scope, where, f"{field_name} threshold", value, MONEY, currency)
         elif kind == "decimal":
-            self.check(scope, where, f"{field_name} threshold", value, "rate")
+            self.check(scope, where, f"{field_name} threshold", value, "quantity")
         elif kind == "int":
             self.check(scope, where, f"{field_name} threshold", value, COUNT)
         else:
