@@ -89,8 +89,7 @@ class Figure:
 
 
 def _plain(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 # -- reading the words ---------------------------------------------------------
@@ -104,7 +103,7 @@ _NUMBER = rf"(?:\d+(?:\.\d+)?|[{_CN}]+)"
 # a unit after a number; money multipliers are part of the unit (万元, 亿美元)
 _UNIT = r"(?P<unit>个百分点|%|倍|[万亿千百]?(?:美元|元)|[万亿](?![元美])|年|名|位|家|次|个|项|吨|人|户|岁|天|日|月)?"
 _TOKEN = re.compile(rf"(?P<pct>百分之)?(?P<num>{_NUMBER}){_UNIT}")
-_RANGE = re.compile(r"^(?:至|到|—|－|-|~|～|—)$")
+_RANGE = re.compile(r"^(?:至|到|—|－|-|~|～)$")
 _DATE = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日")
 _RATIO = re.compile(r"(\d+(?:\.\d+)?):(\d+(?:\.\d+)?)")
 _WORDS = {"减半": Figure(Decimal("0.5"), SHARE), "首次": Figure(Decimal(1), COUNT, "次"), "翻番": Figure(Decimal(2), MULTIPLE), "翻一番": Figure(Decimal(2), MULTIPLE)}
