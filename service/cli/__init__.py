@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "validate":
         try:
-            registry = Registry.load(args.rulesets)
+            registry = Registry.load(args.rulesets, check_figures=True)
         except RulesetError as error:
             print(error, file=sys.stderr)
             return 1

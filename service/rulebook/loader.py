@@ -22,6 +22,7 @@ import yaml
 from ..paths import SCHEMAS_DIR
 from ..vocabulary import Vocabulary, vocabulary
 from .conditions import ConditionError, Conjunction, Ref, dnf
+from .figures import figure_problems
 from .formula import Formula, FormulaError
 
 
@@ -244,7 +245,9 @@ def _locate(error: jsonschema.ValidationError) -> str:
     return "/" + "/".join(str(p) for p in error.absolute_path)
 
 
-def load_ruleset(path: Path, sources_dir: Path, vocab: Vocabulary | None = None) -> RulesetVersion:
+def load_ruleset(path: Path, sources_dir: Path, vocab: Vocabulary | None = None, *,
+                 check_figures: bool = False) -> RulesetVersion:
+    """``check_figures``: also refuse every number its cited words do not state (figures.py)."""
     vocab = vocab or vocabulary()
     data_bytes = path.read_bytes()
     try:
@@ -261,6 +264,8 @@ def load_ruleset(path: Path, sources_dir: Path, vocab: Vocabulary | None = None)
     problems: list[tuple[str, str]] = []
     checker = _Checker(raw, path, sources_dir, vocab, problems)
     version = checker.build(hashlib.sha256(data_bytes).hexdigest())
+    if check_figures:
+        problems.extend(figure_problems(raw, vocab))
     if problems:
         raise RulesetError(path, problems)
     return version

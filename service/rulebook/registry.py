@@ -52,7 +52,7 @@ class Registry:
                          for policy in sorted(self.versions)]
 
     @classmethod
-    def load(cls, directory: Path | None = None, *, compile_rules: bool = True) -> "Registry":
+    def load(cls, directory: Path | None = None, *, compile_rules: bool = True, check_figures: bool = False) -> "Registry":
         directory = Path(directory or RULESETS_DIR)
         sources = directory / "sources"
         if not sources.is_dir():
@@ -63,7 +63,7 @@ class Registry:
             if path.parent.name == "sources":
                 continue
             try:
-                version = load_ruleset(path, sources)
+                version = load_ruleset(path, sources, check_figures=check_figures)
             except RulesetError as error:
                 errors.append(error)
                 continue
