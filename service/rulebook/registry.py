@@ -63,7 +63,7 @@ class Registry:
             if path.parent.name == "sources":
                 continue
             try:
-                version = load_ruleset(path, sources, check_figures=check_figures)
+                version = load_ruleset(path, sources)
             except RulesetError as error:
                 errors.append(error)
                 continue
@@ -78,6 +78,16 @@ class Registry:
             held_revisions = {(v.law_key, v.revision) for v in versions[policy] + superseded[policy]}
             errors += [RulesetError(v.path, [("/revision", f"revision {v.revision} of {v.law_key} without revision {n}")])
                        for v in versions[policy] for n in range(1, v.revision) if (v.law_key, n) not in held_revisions]
+        if check_figures:
+            # the law as it decides now must state its figures; a superseded revision is held as it was
+            from .figures import figure_problems
+            from ..vocabulary import vocabulary
+
+            for policy_versions in versions.values():
+                for version in policy_versions:
+                    found = figure_problems(version.raw, vocabulary())
+                    if found:
+                        errors.append(RulesetError(version.path, found))
         if errors:
             raise RulesetError("rulesets", [(f"{e.file}:{p}", r) for e in errors for p, r in e.problems])
         registry = cls(directory, versions, {}, superseded)
