@@ -180,6 +180,14 @@ def test_the_messages_follow_the_language_and_name_the_cap(validator):
     assert "qz-htz/2.3#year" in zh["message"] and "年度" in zh["message"]
 
 
+def test_an_empty_key_is_no_key(validator):
+    assert _paths(validator, {"measure": "qz-htz/4", "amount": "1.00", "date": "2023-01-01", "platform_id": ""}) == \
+        ["prior_awards/0/platform_id"]
+    # null is the schema's to report, once
+    assert _paths(validator, {"measure": "qz-htz/2.3", "amount": "1.00", "date": "2023-01-01", "year": None}) == \
+        ["prior_awards/0/year"]
+
+
 def test_a_malformed_measure_is_reported_once(validator):
     _, errors = validator.validate(qz_case([], prior_awards=[{"measure": "GX-HTZ/1", "amount": "1.00", "date": "2023-01-01"}]))
     assert [e["path"] for e in errors] == ["prior_awards/0/measure"]

@@ -92,7 +92,7 @@ class PriorAwardLaw:
             return [{"path": f"prior_awards/{index}/measure", "message": text}]
         return [{"path": f"prior_awards/{index}/{name}",
                  "message": _MESSAGES[name][lang].format(measure=measure, limits=", ".join(limits))}
-                for name, limits in sorted(needs.items()) if name not in prior]
+                for name, limits in sorted(needs.items()) if prior.get(name) in (None, "")]  # "" keys nothing
 
 
 def _lang(payload: dict) -> str:
