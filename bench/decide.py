@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     decider = Decider()
     compile_s = time.perf_counter() - t0
-    validator = CaseValidator(decider.vocab)
+    validator = CaseValidator(decider.vocab, decider.registry)
 
     payload = ten_event_case()
     case, errors = validator.validate(payload)

@@ -32,7 +32,7 @@ from service.validate.request import CaseValidator
 from service.rulebook.registry import Registry
 alone = {alone!r}
 decider = Decider(Registry.load(alone) if alone else None)
-case, errors = CaseValidator(decider.vocab).validate(ten_event_case())
+case, errors = CaseValidator(decider.vocab, decider.registry).validate(ten_event_case())
 assert not errors, errors
 for _ in range(20):
     decider.decide(case)

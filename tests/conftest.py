@@ -25,7 +25,7 @@ def decider() -> Decider:
 
 @pytest.fixture(scope="session")
 def validator(decider) -> CaseValidator:
-    return CaseValidator(decider.vocab)
+    return CaseValidator(decider.vocab, decider.registry)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -71,16 +71,33 @@ def cases(draw, vocab, registry):
             attributes[name] = draw(days)
     applicant["attributes"] = attributes
     measures = sorted({m.id for v in registry.all_versions() for m in v.measures})
+    keyed = _keyed_by(registry)
     priors = []
     for _ in range(draw(st.integers(0, 3))):
-        prior = {"measure": draw(st.sampled_from(measures)), "amount": draw(small_money), "date": draw(days)}
-        if draw(st.booleans()):
+        # a prior award names the fact it paid: its year (drawn apart from the day it was
+        # paid) and, where a cap or group of its measure is keyed by one, its project or platform
+        measure = draw(st.sampled_from(measures))
+        prior = {"measure": measure, "amount": draw(small_money), "date": draw(days), "year": draw(st.integers(2020, 2028))}
+        if "project" in keyed.get(measure, ()) or draw(st.booleans()):
             prior["project_id"] = draw(st.sampled_from(IDS))
-        if draw(st.booleans()):
+        if "platform" in keyed.get(measure, ()) or draw(st.booleans()):
             prior["platform_id"] = draw(st.sampled_from(IDS))
         priors.append(prior)
     options = {"include_drafts": draw(st.booleans()), "lang": "en"}
     return {"case_id": "gen", "applicant": applicant, "events": events, "prior_awards": priors, "options": options}
+
+
+def _keyed_by(registry) -> dict:
+    """Measure id -> the ``per`` of every cap and stacking group that counts it."""
+    keyed: dict[str, set] = defaultdict(set)
+    for version in registry.all_versions():
+        for cap in version.caps:
+            for mid in cap.counts:
+                keyed[mid].add(cap.per)
+        for group in version.stacking:
+            for mid in group.members:
+                keyed[mid].add(group.per)
+    return keyed
 
 
 def _decide(decider, validator, payload):
@@ -128,6 +145,9 @@ def test_caps_hold_across_documents(decider, validator):
             if cap.span:
                 ordered = sorted(_event_fact(case, o["event"])["year"] for o in outcomes)
                 assert all(b - a >= cap.span for a, b in zip(ordered, ordered[1:])), f"{cap_id} span {ordered}"
+                # a run already paid is measured from the year of the fact it paid
+                paid = [p["year"] for p in priors]
+                assert all(year - last >= cap.span for year in ordered for last in paid), f"{cap_id} span {ordered} after {paid}"
 
     check()
 

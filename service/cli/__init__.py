@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..validate.request import CaseValidator
 
     decider = Decider()
-    validator = CaseValidator(decider.vocab)
+    validator = CaseValidator(decider.vocab, decider.registry)
     if args.command == "test":
         from ..casefiles import load_cases, run_case
 

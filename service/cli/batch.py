@@ -43,7 +43,7 @@ def run(args) -> int:
     except RulesetError as error:
         print(error, file=sys.stderr)
         return 2
-    validator = CaseValidator(decider.vocab)
+    validator = CaseValidator(decider.vocab, decider.registry)
     failed = 0
     out = sys.stdout
     for number, payload, error in read_lines(args.file):

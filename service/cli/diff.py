@@ -217,7 +217,7 @@ def _side(ref: str, directory: Path | None, cache: dict) -> Side:
     directory = Path(directory or RULESETS_DIR).resolve()
     if directory not in cache:
         decider = Decider(Registry.load(directory))
-        cache[directory] = (decider, CaseValidator(decider.vocab))
+        cache[directory] = (decider, CaseValidator(decider.vocab, decider.registry))
     decider, validator = cache[directory]
     if decider.registry.get(policy, version) is None:
         known = ", ".join(v.version for v in decider.registry.policy_versions(policy)) or "none"

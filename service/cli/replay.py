@@ -45,7 +45,7 @@ def decider_from_args(args):
     from ..validate.request import CaseValidator
 
     decider = Decider(Registry.load(args.rulesets) if args.rulesets else None)
-    return decider, CaseValidator(decider.vocab)
+    return decider, CaseValidator(decider.vocab, decider.registry)
 
 
 def run(args) -> int:

@@ -29,7 +29,7 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
     app = Flask("service")
     app.config["MAX_CONTENT_LENGTH"] = max_body or int(os.environ.get("RAC_MAX_BODY", DEFAULT_MAX_BODY))
     decider = decider or Decider()
-    validator = CaseValidator(decider.vocab)
+    validator = CaseValidator(decider.vocab, decider.registry)
     app.extensions["decider"] = decider
 
     @app.post("/v1/decisions")

@@ -102,6 +102,15 @@ def _describe_request(schemas: dict, vocab) -> None:
     case["properties"]["events"]["description"] = ("the legal facts, each with id (unique in the case), type and date; "
                                                    f"at most {MAX_EVENTS}; an unknown type is a 400 listing the known ones")
     case["properties"]["prior_awards"]["description"] = "awards already received, counted against caps and stacking groups"
+    prior = schemas["PriorAward"]["properties"]
+    for field_name, text in {
+            "measure": "a registered measure id; an unknown one is a 400 naming the closest",
+            "date": "the day it was paid: a record only, never the year a cap files it under",
+            "year": ("the year of the fact it paid (the event year a new claim on that fact would have); "
+                     "required where a cap or stacking group of the measure is per year or per run of years"),
+            "project_id": "the project it paid; required where a cap or group of the measure is per project",
+            "platform_id": "the platform it paid; required where a cap or group of the measure is per platform"}.items():
+        _describe(prior[field_name], text)
     attributes = schemas["Attributes"]
     attributes["description"] = ("Facts about the applicant that the eligibility articles test; "
                                  "a bool attribute that is absent counts as false.")

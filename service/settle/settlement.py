@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..engine import Rule, Ruleset
-from ..evaluate.facts import day, fen, platform_key, project_key
+from ..evaluate.facts import fen, platform_key, project_key
 from ..evaluate.run import Candidate
 
 NO_LIMIT = -1
@@ -46,14 +46,44 @@ class Beaten:
     group: object
 
 
+# The field of a prior award that names the fact it paid, for each ``per`` that keys a
+# slot by the fact (``enterprise`` and ``zone`` are the applicant: one slot, no field).
+PRIOR_AWARD_KEY_FIELD = {"year": "year", "project": "project_id", "platform": "platform_id"}
+
+
+def prior_award_fields(per: str, span: int | None = None) -> tuple[str, ...]:
+    """What a prior award counted by a cap or group with this ``per`` (and ``span``) must
+    state so that it is filed where a new claim on the same fact would be: the validator
+    asks this, so what it requires and what settlement reads cannot drift apart."""
+    fields = {PRIOR_AWARD_KEY_FIELD[per]} if per in PRIOR_AWARD_KEY_FIELD else set()
+    if span:
+        fields.add("year")  # a run is measured between the years of the facts paid
+    return tuple(sorted(fields))
+
+
 def scope_key(per: str, event: dict | None, prior: dict | None = None) -> str:
+    """The slot of a cap or stacking group: a new claim's by its event (its year, project
+    or platform, which default to the event itself), a prior award's by the fact it paid
+    as the case states it, never by the day it was paid (an award paid in January for
+    the past year belongs to that year)."""
+    if event is None:
+        return _prior_scope_key(per, prior)
     if per == "year":
-        return str(event["year"] if event else day(prior["date"]) // 10000)
+        return str(event["year"])
     if per == "platform":
-        return platform_key(event) if event else prior.get("platform_id") or ""
+        return platform_key(event)
     if per == "project":
-        return project_key(event) if event else prior.get("project_id") or ""
+        return project_key(event)
     return ""
+
+
+def _prior_scope_key(per: str, prior: dict) -> str:
+    name = PRIOR_AWARD_KEY_FIELD.get(per)
+    if name is None:
+        return ""
+    if prior.get(name) is None:  # the validator refuses such a case: reaching here is a bug
+        raise ValueError(f"prior award of {prior['measure']} does not state its {name}, which a cap or group per {per} keys it by")
+    return str(prior[name])
 
 
 class Settlement:
@@ -209,7 +239,7 @@ class _Ledger:
     cap: object
     remaining: int  # fen, or NO_LIMIT
     count: int  # awards, or NO_LIMIT
-    last: int  # the year of the last award, 0 if none
+    last: int  # the year of the fact last paid (a prior award's `year`, a claim's event year), 0 if none
     span: int  # years that must pass between two awards, 0 if none
     claims: list = field(default_factory=list)  # (candidate id, fen asked, year), in canonical order
 
@@ -220,7 +250,8 @@ def _open_ledger(cap, key: str, prior_awards: list[dict]) -> _Ledger:
         if prior["measure"] in cap.counts and scope_key(cap.per, None, prior) == key:
             spent += fen(prior["amount"])
             counted += 1
-            last = max(last, day(prior["date"]) // 10000)
+            if cap.span:  # a run is measured between the years of the facts paid, as claims are
+                last = max(last, prior["year"])
     return _Ledger(cap, NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - spent),
                    NO_LIMIT if cap.count is None else max(0, cap.count - counted), last, cap.span or 0)
 

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..vocabulary import Vocabulary, vocabulary
+from .prior_awards import PriorAwardLaw, bundled_prior_award_law
 
 _MONEY = re.compile(r"^-?\d+(\.\d{1,2})?$")
 MAX_EVENTS = 500
@@ -140,6 +141,7 @@ def build_case_schema(vocab: Vocabulary) -> Schema:
         measure = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]*/[0-9]+(\.[0-9]+)?(-[a-z0-9][a-z0-9-]*)?$"))
         amount = Money(required=True)
         date = fields.Date(required=True)
+        year = fields.Integer(strict=True, validate=validate.Range(min=1990, max=2100))  # of the fact it paid
         project_id = fields.String()
         platform_id = fields.String()
 
@@ -164,8 +166,10 @@ def build_case_schema(vocab: Vocabulary) -> Schema:
 
 
 class CaseValidator:
-    def __init__(self, vocab: Vocabulary | None = None):
+    def __init__(self, vocab: Vocabulary | None = None, registry=None):
         self.vocab = vocab or vocabulary()
+        # the registered measures and the keys their caps and groups file a prior award by
+        self.prior_award_law = PriorAwardLaw.of(registry) if registry is not None else bundled_prior_award_law()
         self.case_schema = build_case_schema(self.vocab)
         self.event_schemas = {name: schema() for name, schema in _event_schemas(self.vocab).items()}
         # an event of no known type: its own fields cannot be judged, the common ones still are
@@ -219,6 +223,7 @@ class CaseValidator:
                     errors += _flatten(error.messages, f"events/{index}")
                     continue
                 events.append(event)
+        errors += self.prior_award_law.problems(payload, already=errors)
         if errors:
             errors.sort(key=lambda e: _path_key(e["path"]))
             return None, errors
