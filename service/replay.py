@@ -21,7 +21,7 @@ def replay_record(decider: Decider, validator: CaseValidator, record: LogRecord)
 
 def replay(decider: Decider, validator: CaseValidator, input_text: str, logged: dict) -> dict:
     """``{"status": "identical"}`` or ``{"status": "different", "differences": [{path, logged, replayed}, …]}``."""
-    case, errors = validator.validate(orjson.loads(input_text))
+    case, errors = validator.validate(orjson.loads(input_text), replaying=True)
     if errors:
         return _different([{"path": "input", "logged": "valid", "replayed": errors}])
     bundle = (logged.get("bundle") or {}).get("versions") if isinstance(logged, dict) else None

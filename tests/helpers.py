@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES_DIR = ROOT / "tests" / "cases"
 RULESETS_DIR = ROOT / "rulesets"
 SOURCES_DIR = RULESETS_DIR / "sources"
-QZ_FILE = RULESETS_DIR / "qz-htz" / "2021-12-30.r2.yaml"  # the current revision
-QZ_FIRST_REVISION = RULESETS_DIR / "qz-htz" / "2021-12-30.yaml"
+QZ_FILE = RULESETS_DIR / "qz-htz" / "2021-12-30.yaml"  # the first revision: loads alone
+QZ_CURRENT = RULESETS_DIR / "qz-htz" / "2021-12-30.r2.yaml"  # the revision that decides
 
 TWO_DECIMALS = re.compile(r"^\d+\.\d{2}$")
 

@@ -9,7 +9,7 @@ import pytest
 
 from service.http.app import create_app
 
-from tests.helpers import QZ_FILE, TWO_DECIMALS, qz_case
+from tests.helpers import QZ_CURRENT, QZ_FILE, TWO_DECIMALS, qz_case
 
 PROBLEM = "application/problem+json"
 
@@ -55,7 +55,7 @@ def test_decision_has_the_contract_fields(client):
     assert ruleset["policy"] == "qz-htz" and ruleset["version"] == "2021-12-30"
     assert ruleset["status"] == "in_force"
     assert ruleset["document"] == "钦政办规〔2021〕12号"
-    assert ruleset["sha256"] == hashlib.sha256(QZ_FILE.read_bytes()).hexdigest()
+    assert ruleset["sha256"] == hashlib.sha256(QZ_CURRENT.read_bytes()).hexdigest()
     measures = sorted((o["measure"], o["event"], o["amount"]) for o in body["outcomes"])
     assert measures == [("qz-htz/2.1", "e1", "200000.00"), ("qz-htz/4", "p1", "1000000.00")]
     for outcome in body["outcomes"]:
@@ -180,7 +180,7 @@ def test_rulesets_lists_the_qinzhou_version(client):
     assert version["status"] == "in_force"
     assert version["document"] == "钦政办规〔2021〕12号"
     assert version["effective"] == {"from": "2021-12-30", "until": "2025-12-31"}
-    assert version["sha256"] == hashlib.sha256(QZ_FILE.read_bytes()).hexdigest()
+    assert version["sha256"] == hashlib.sha256(QZ_CURRENT.read_bytes()).hexdigest()
     assert version["measures"] == 12
 
 

@@ -50,7 +50,7 @@ def field_strategy(spec):
 
 @st.composite
 def cases(draw, vocab, registry):
-    event_types = sorted(vocab.events)
+    event_types = sorted(vocab.live_events)
     events = []
     for i in range(draw(st.integers(0, 10))):
         kind = draw(st.sampled_from(event_types))

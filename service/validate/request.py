@@ -170,13 +170,15 @@ class CaseValidator:
         self.vocab = vocab or vocabulary()
         # the registered measures and the keys their caps and groups file a prior award by
         self.prior_award_law = PriorAwardLaw.of(registry) if registry is not None else bundled_prior_award_law()
+        # event types of a superseded encoding: for replaying its decisions, or a case pinned to a revision
+        self.retired = {name: spec.retired_by for name, spec in self.vocab.retired_events.items()}
         self.case_schema = build_case_schema(self.vocab)
         self.event_schemas = {name: schema() for name, schema in _event_schemas(self.vocab).items()}
         # an event of no known type: its own fields cannot be judged, the common ones still are
         self.common_event_schema = type("EventOfUnknownType", (Schema,), {
             **_common_event_fields(), "Meta": type("Meta", (), {"unknown": EXCLUDE})})()
 
-    def validate(self, payload) -> tuple[dict | None, list[dict]]:
+    def validate(self, payload, *, replaying: bool = False) -> tuple[dict | None, list[dict]]:
         """Return (case, []) or (None, [{path, message}, …]) with every problem."""
         if not isinstance(payload, dict):
             return None, [{"path": "", "message": "the case must be a JSON object"}]
@@ -203,6 +205,10 @@ class CaseValidator:
                     else:
                         seen[raw_id] = index
                 event_type = raw.get("type")
+                if isinstance(event_type, str) and event_type in self.retired and not _may_use_retired(payload, replaying):
+                    errors.append({"path": f"events/{index}/type", "message":
+                                   f"event type {event_type!r} is retired; use {self.retired[event_type]!r} (see CHANGELOG.md)"})
+                    continue
                 if not isinstance(event_type, str) or event_type not in self.event_schemas:
                     known = ", ".join(sorted(self.event_schemas))
                     if event_type is None:
@@ -229,6 +235,12 @@ class CaseValidator:
             return None, errors
         case["events"] = events
         return case, []
+
+
+def _may_use_retired(payload: dict, replaying: bool) -> bool:
+    options = payload.get("options")
+    pins = options.get("pin") if isinstance(options, dict) else None
+    return replaying or (isinstance(pins, dict) and any(isinstance(v, str) and "#r" in v for v in pins.values()))
 
 
 def _path_key(path: str):
