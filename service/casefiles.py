@@ -83,6 +83,8 @@ def load_cases(path: Path) -> list[dict]:
         raise ValueError(f"{path}: a case file is a list of cases")
     if cases and isinstance(cases[0], dict) and set(cases[0]) == {"defaults"}:
         defaults, cases = cases[0]["defaults"] or {}, cases[1:]
+        if set(defaults) - {"options"}:
+            raise ValueError(f"{path}: defaults may give options only, not {sorted(set(defaults) - {'options'})}")
         for spec in cases:
             if isinstance(spec, dict) and isinstance(spec.get("case"), dict):
                 options = dict(defaults.get("options") or {})

@@ -88,13 +88,6 @@ class Vocabulary:
         # (the zone registry derives the rest from the zone), so these are always stated
         return field not in APPLICANT_FIELDS
 
-    def field_doc(self, event: str | None, field: str) -> str:
-        if event is None or field.startswith(APPLICANT_PREFIX):
-            name = field[len(APPLICANT_PREFIX):] if field.startswith(APPLICANT_PREFIX) else field
-            spec = self.attributes.get(name)
-        else:
-            spec = self.events[event].fields.get(field)
-        return spec.doc if spec is not None else ""
 
     def applicant_field_type(self, field: str) -> str | None:
         if field in APPLICANT_FIELDS:

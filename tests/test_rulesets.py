@@ -259,3 +259,20 @@ def test_the_current_law_states_every_figure_it_uses():
     """The newest revision of every law version passes the figure check (a superseded one is held as it was)."""
     registry = Registry.load(check_figures=True, compile_rules=False)
     assert registry.versions
+
+
+def test_an_exception_reading_an_unstated_field_is_refused_in_a_missing_data_version():
+    """An unless on a field the case may omit would read the omission as "no such event"."""
+    from dataclasses import replace
+
+    from service.evaluate.compile import compile_version
+    from service.rulebook.conditions import Atom
+    from service.rulebook.loader import Unless
+
+    version = Registry.load(compile_rules=False).get("qz-htz", "2021-12-30")
+    assert version.absent_facts == "missing_data"
+    measure = version.measures[0]
+    excepting = Unless("probe", "hte_recognized", [(Atom("was_tech_sme", "eq", True),)], {"en": "", "zh": ""}, "")
+    broken = replace(version, measures=[replace(measure, unless=(excepting,))] + version.measures[1:])
+    with pytest.raises(ValueError, match="unless probe reads was_tech_sme"):
+        compile_version(broken)

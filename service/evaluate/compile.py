@@ -17,8 +17,6 @@ stacking are settled across documents afterwards (settle/).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
-from typing import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import product
 
@@ -67,6 +65,8 @@ def compile_version(version: RulesetVersion, vocab: Vocabulary | None = None) ->
     vocab = vocab or vocabulary()
     tri_state = version.absent_facts == "missing_data"
     unstated_field = Unstated(vocab) if tri_state else None
+    if tri_state:
+        _refuse_unstated_negations(version, vocab)
     rules: list[Rule] = _eligibility_rules(version, unstated_field)
     for measure in version.measures:
         rules += _measure_rules(version, measure, unstated_field)
@@ -88,6 +88,19 @@ def compile_version(version: RulesetVersion, vocab: Vocabulary | None = None) ->
                            frozenset(t for rule in rules for t in _fact_types(rule.condition)),
                            frozenset(_trigger_type(pattern) for pattern in gated),
                            _applicant_attributes(version, fields), not tri_state)
+
+
+def _refuse_unstated_negations(version: RulesetVersion, vocab: Vocabulary) -> None:
+    """An exception (``unless``) or a join's match that reads a field the case may leave unstated
+    would take the unstated field as "no such event": absent read as false. No rule derives a
+    missing_data for them, so a missing_data version may not write one."""
+    found = [f"{m.id} {what} reads {atom.field} of {event}, which a case may leave unstated"
+             for m in version.measures
+             for what, event, alternatives in [(f"unless {u.id}", u.event, u.where) for u in m.unless]
+             + [(f"join {j.alias}", j.event, j.match) for j in m.joins]
+             for conj in alternatives for atom in conj if vocab.event_field_may_be_absent(event, atom.field)]
+    if found:
+        raise ValueError(f"{version.key}: " + "; ".join(found))
 
 
 def _applicant_attributes(version: RulesetVersion, event_fields: dict) -> frozenset:

@@ -71,6 +71,7 @@ class FactBuilder:
             wanted = DERIVED_EVENT_FIELDS.keys() if tested is None else tested.get(event_type, ())
             derived = tuple(name for name in DERIVED_EVENT_FIELDS if name in wanted)
             self._events[event_type] = (base | stated_when_absent, conversions, derived)
+        self._derives_hte = any("hte_since" in derived for _, _, derived in self._events.values())
 
     def applicant(self, applicant: dict) -> list[dict]:
         """The applicant fact (what the case states of it) and one fact per incident."""
@@ -95,7 +96,7 @@ class FactBuilder:
         request's events never changes a decision; ``at`` its index in the request."""
         attributes = applicant.get("attributes") or {}
         hte_attribute = day(attributes.get("high_tech_enterprise_since"))
-        hte_status = _hte_status_since(attributes, events)
+        hte_status = _hte_status_since(attributes, events) if self._derives_hte else None
         plans = self._events
         facts = []
         for at, event in enumerate(events):

@@ -95,9 +95,9 @@ def _describe_request(schemas: dict, vocab) -> None:
     case = schemas["Case"]
     case["description"] = "A case: an applicant (enterprise or zone) and what happened to it (POST /v1/decisions)."
     case["properties"]["events"]["items"] = {
-        "oneOf": [_ref(_event_name(name)) for name in sorted(vocab.events)],
+        "oneOf": [_ref(_event_name(name)) for name in sorted(vocab.live_events)],
         "discriminator": {"propertyName": "type",
-                          "mapping": {name: f"#/components/schemas/{_event_name(name)}" for name in sorted(vocab.events)}},
+                          "mapping": {name: f"#/components/schemas/{_event_name(name)}" for name in sorted(vocab.live_events)}},
     }
     case["properties"]["events"]["description"] = ("the legal facts, each with id (unique in the case), type and date; "
                                                    f"at most {MAX_EVENTS}; an unknown type is a 400 listing the known ones")
@@ -126,7 +126,7 @@ def _describe_request(schemas: dict, vocab) -> None:
     options["explain"]["description"] = "add the trace of the rules that fired"
     common = {"id": "unique in the case; echoed in outcomes and denials", "date": "YYYY-MM-DD",
               "project_id": "identifies a project across events and prior awards"}
-    for name, event_type in vocab.events.items():
+    for name, event_type in vocab.live_events.items():
         schema = schemas[_event_name(name)]
         schema["title"] = name
         if event_type.doc:

@@ -210,7 +210,7 @@ class CaseValidator:
                                    f"event type {event_type!r} is retired; use {self.retired[event_type]!r} (see CHANGELOG.md)"})
                     continue
                 if not isinstance(event_type, str) or event_type not in self.event_schemas:
-                    known = ", ".join(sorted(self.event_schemas))
+                    known = ", ".join(sorted(self.vocab.live_events))
                     if event_type is None:
                         problem = "missing"
                     elif isinstance(event_type, str):
