@@ -205,7 +205,7 @@ def _applicant_schema(vocab: Vocabulary, registry: Zones, local: _Localized) -> 
         type = local.enum(list(vocab.incident_types), required=True)
         grade = local.enum(list(vocab.grades))
 
-        @validates_schema
+        @validates_schema(skip_on_field_errors=False)  # beside an invalid year too: every invalid field at once
         def graded(self, data, **kwargs):
             # accidents and emergencies are judged by their grade: without it nothing can be decided
             if data.get("type") in vocab.graded_incidents and not data.get("grade"):
