@@ -205,10 +205,11 @@ def _applicant_schema(vocab: Vocabulary, registry: Zones, local: _Localized) -> 
         type = local.enum(list(vocab.incident_types), required=True)
         grade = local.enum(list(vocab.grades))
 
-        @validates_schema(skip_on_field_errors=False)  # beside an invalid year too: every invalid field at once
-        def graded(self, data, **kwargs):
+        # beside an invalid year too (every invalid field at once); a grade given but invalid has its own error
+        @validates_schema(skip_on_field_errors=False, pass_original=True)
+        def graded(self, data, original, **kwargs):
             # accidents and emergencies are judged by their grade: without it nothing can be decided
-            if data.get("type") in vocab.graded_incidents and not data.get("grade"):
+            if data.get("type") in vocab.graded_incidents and "grade" not in original:
                 raise ValidationError(m("grade_required"), field_name="grade")
 
     def unknown(key):
