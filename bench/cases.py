@@ -40,8 +40,8 @@ ENTERPRISE_EVENT_TYPES = [
 LEVELS = ["national", "regional", "city"]
 PLATFORM_TYPES = ["key_laboratory", "technology_innovation_center", "engineering_research_center",
                   "quality_inspection_center", "new_rd_institution"]
-OTHER_ZONES = [("nanning-htz", "nanning"), ("liuzhou-htz", "liuzhou"), ("guilin-htz", "guilin"),
-               ("beihai-etdz", "beihai"), ("qinzhou-port-etdz", "qinzhou")]
+OTHER_ZONES = [("nanning-htz", "nanning"), ("liuzhou-national-htz", "liuzhou"), ("guilin-htz", "guilin"),
+               ("nanning-etdz", "nanning"), ("qinzhou-port-etdz", "qinzhou")]
 
 
 # --------------------------------------------------------------------------- the 10-event case

@@ -75,17 +75,28 @@ class CaseResult:
         return not self.failures
 
 
+DEFAULT_KEYS = {"options", "documents"}
+
+
 def load_cases(path: Path) -> list[dict]:
-    """The cases of a file. A first item ``{defaults: {options: …}}`` gives options every case of
-    the file takes unless it states its own (a file of cases pinned to one revision of the law)."""
+    """The cases of a file. A first item ``{defaults: {options: …, documents: […]}}`` gives
+    options every case of the file takes unless it states its own (a file of cases pinned to one
+    revision of the law), and the documents whose outcomes and denials its expectations speak
+    for (a Qinzhou HTZ enterprise is judged by gx-htz too, whose own files test that)."""
     cases = yaml.safe_load(path.read_text(encoding="utf-8")) or []
     if not isinstance(cases, list):
         raise ValueError(f"{path}: a case file is a list of cases")
     if cases and isinstance(cases[0], dict) and set(cases[0]) == {"defaults"}:
         defaults, cases = cases[0]["defaults"] or {}, cases[1:]
-        if set(defaults) - {"options"}:
-            raise ValueError(f"{path}: defaults may give options only, not {sorted(set(defaults) - {'options'})}")
+        if set(defaults) - DEFAULT_KEYS:
+            raise ValueError(f"{path}: defaults may give {sorted(DEFAULT_KEYS)} only, not {sorted(set(defaults) - DEFAULT_KEYS)}")
+        documents = defaults.get("documents")
+        if documents is not None and not (isinstance(documents, list) and documents
+                                          and all(isinstance(d, str) for d in documents)):
+            raise ValueError(f"{path}: defaults.documents is a non-empty list of document ids")
         for spec in cases:
+            if isinstance(spec, dict) and documents:
+                spec.setdefault("documents", list(documents))
             if isinstance(spec, dict) and isinstance(spec.get("case"), dict):
                 options = dict(defaults.get("options") or {})
                 options.update(spec["case"].get("options") or {})
@@ -206,7 +217,18 @@ def evaluate_case(decider: Decider, validator: CaseValidator, spec: dict, file: 
         return CaseResult(spec["name"], file, [f"refused: {problem}" for problem in refused])
     if errors:
         return CaseResult(spec["name"], file, [f"invalid case: {errors}"])
-    return CaseResult(spec["name"], file, check(decider.decide(case), expect))
+    return CaseResult(spec["name"], file, check(_of_documents(decider.decide(case), spec.get("documents")), expect))
+
+
+def _of_documents(decision: dict, documents: list[str] | None) -> dict:
+    """The decision's outcomes and denials of the documents a case file speaks for (all without a list)."""
+    if not documents:
+        return decision
+    kept = dict(decision)
+    for section in SECTIONS:
+        kept[section] = [item for item in decision.get(section, [])
+                         if str(item.get("measure", "")).split("/")[0] in documents]
+    return kept
 
 
 def is_refused(result: CaseResult) -> bool:

@@ -11,7 +11,7 @@ from service.casefiles import check, evaluate_case, load_cases, refusals, run_ca
 from tests.helpers import CASES_DIR, GOOD_ATTRIBUTES, ROOT
 
 FILES = sorted(CASES_DIR.glob("**/*.yaml"))
-SPEC_KEYS = {"name", "case", "expect", "errors", "note", "xfail"}
+SPEC_KEYS = {"name", "case", "expect", "errors", "note", "xfail", "documents"}
 EXPECT_KEYS = {"outcomes", "denials", "totals", "what_if_totals", "ceiling_totals", "exact", "why"}
 
 

@@ -6,25 +6,27 @@ with a (granted) national platform change, by 200,000 per platform."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import yaml
 
 from service.cli import main
 
-from tests.helpers import CASES_DIR, QZ_FILE, qz_case
+from tests.helpers import CASES_DIR, QZ_CURRENT, RULESETS_DIR, qz_case
 
 REF = "qz-htz@2021-12-30"
 
 
 @pytest.fixture(scope="module")
 def changed_rulesets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rulesets-v2")
-    text = QZ_FILE.read_text(encoding="utf-8")
+    # every policy, as gx-htz also judges a Qinzhou HTZ case: only art. 四 differs between the sides
+    root = tmp_path_factory.mktemp("rulesets-v2") / "rulesets"
+    shutil.copytree(RULESETS_DIR, root)
+    text = QZ_CURRENT.read_text(encoding="utf-8")
     old = 'national: "1000000.00"'
     assert text.count(old) == 1
-    (root / "qz-htz").mkdir()
-    (root / "qz-htz" / QZ_FILE.name).write_text(text.replace(old, 'national: "1200000.00"'), encoding="utf-8")
+    (root / "qz-htz" / QZ_CURRENT.name).write_text(text.replace(old, 'national: "1200000.00"'), encoding="utf-8")
     return root
 
 

@@ -23,7 +23,7 @@ ZONES = [
     {"kind": "zone", "zone": "nanning-htz", "city": "nanning", "zone_level": "national", "zone_type": "htz"},
     {"kind": "zone", "zone": "hexi-liuzhou-htz", "city": "liuzhou", "zone_level": "regional", "zone_type": "htz"},
     {"kind": "enterprise", "zone": "nanning-etdz", "city": "nanning", "zone_level": "national", "zone_type": "etdz"},
-    {"kind": "zone", "zone": "qinzhou-etdz", "city": "qinzhou", "zone_level": "national", "zone_type": "etdz"},
+    {"kind": "zone", "zone": "qinzhou-port-etdz", "city": "qinzhou", "zone_level": "national", "zone_type": "etdz"},
 ]
 IDS = ["P1", "P2"]
 days = st.dates(date(2020, 6, 1), date(2028, 12, 31)).map(date.isoformat)

@@ -31,7 +31,7 @@ EXAMPLES = settings(max_examples=120, derandomize=True, deadline=None, database=
 near_day = st.dates(date(2020, 1, 1), date(2028, 12, 31))
 any_day = st.one_of(near_day, near_day, near_day, st.dates(date(1990, 1, 1), date(2100, 12, 31))).map(date.isoformat)
 ZONES = {
-    "regional": {"kind": "zone", "zone": "hengzhou-htz", "city": "nanning", "zone_level": "regional", "zone_type": "htz"},
+    "regional": {"kind": "zone", "zone": "wuzhou-htz", "city": "wuzhou", "zone_level": "regional", "zone_type": "htz"},
     "national": {"kind": "zone", "zone": "nanning-htz", "city": "nanning", "zone_level": "national", "zone_type": "htz"},
 }
 RANKING_MEASURES = ["gx-htz/23.1", "gx-htz/23.2", "gx-htz/23.3"]

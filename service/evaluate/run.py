@@ -155,14 +155,16 @@ def _reported(version, context: Evaluation) -> list[Denial]:
 
 
 def unstated_path(event: dict | None, field_name: str) -> str:
-    """Where in the request the unstated field would go."""
+    """Where in the request the unstated field would go; an event is named by its id
+    (``events[e1]/platform_type``), not its position, so that the decision does not depend on
+    the order of the case's events."""
     if field_name == "hte_since":
         return "applicant/attributes/high_tech_enterprise_since"
     if field_name.startswith(APPLICANT_PREFIX):
         event, field_name = None, field_name[len(APPLICANT_PREFIX):]
     if event is None:
         return f"applicant/{field_name}" if field_name in APPLICANT_FIELDS else f"applicant/attributes/{field_name}"
-    return f"events/{event['at']}/{field_name}"
+    return f"events[{event['id']}]/{field_name}"
 
 
 def candidate_id(version_key: str, measure_id: str, event_id: str) -> str:

@@ -13,12 +13,13 @@ from ..decide import Decider, canonical_sha256
 from ..engine import is_patched_build
 from ..resolve import PinError
 from ..validate.request import CaseValidator
-from .problems import problem
+from .problems import header_lang, localized, problem, problem_lang
 from . import batch_routes, history_routes, openapi
 from . import log_routes
 
 log = logging.getLogger("service")
 DEFAULT_MAX_BODY = 1_000_000  # bytes
+LOCALIZED_HTTP_ERRORS = ("not-found", "method-not-allowed")  # the others keep werkzeug's English
 
 
 def _json(body, status: int = 200) -> Response:
@@ -35,25 +36,25 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
     @app.post("/v1/decisions")
     def decisions():
         if request.mimetype != "application/json":
-            return problem(415, "Unsupported Media Type", "send the case as application/json", kind="unsupported-media-type")
+            return localized(415, "unsupported-media-type", header_lang(), detail="send-case-as-json")
         raw = request.get_data(cache=False)
         try:
             payload = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as error:
-            return problem(400, "Malformed JSON", f"the body is not valid UTF-8 JSON: {error}", kind="malformed-json")
-        case, errors = validator.validate(payload)
+            return localized(400, "malformed-json", header_lang(), args={"error": error})
+        lang = problem_lang(payload)
+        case, errors = validator.validate(payload, fallback_lang=lang)
         if errors:
-            return problem(400, "Invalid case", f"{len(errors)} invalid field(s)", kind="invalid-case", errors=errors)
+            return localized(400, "invalid-case", lang, args={"count": len(errors)}, errors=errors)
         decision_id = str(uuid.uuid4())
         try:
             decision = decider.decide(case, input_sha256=canonical_sha256(payload))
         except PinError as error:
-            return problem(404, "Unknown ruleset version", str(error), kind="unknown-ruleset",
-                           errors=[{"path": p, "message": m} for p, m in error.errors])
+            return localized(404, "unknown-ruleset", lang, args={"error": error},
+                             errors=[{"path": p, "message": m} for p, m in error.errors])
         except Exception:  # a bug: say so, give an id to find it in the logs, leak nothing
             log.exception("decision %s failed", decision_id)
-            return problem(500, "Internal error", "the decision could not be made; quote the decision_id",
-                           kind="internal", decision_id=decision_id)
+            return localized(500, "internal", lang, decision_id=decision_id)
         not_logged = log_routes.log_decision(payload, decision)  # a decision is never served unlogged
         if not_logged is not None:
             return not_logged
@@ -83,16 +84,19 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error):
-        return problem(413, "Payload Too Large", f"the body exceeds {app.config['MAX_CONTENT_LENGTH']} bytes", kind="too-large")
+        return localized(413, "too-large", header_lang(), args={"limit": app.config["MAX_CONTENT_LENGTH"]})
 
     @app.errorhandler(HTTPException)
     def http_error(error):
-        return problem(error.code, error.name, error.description, kind=error.name.lower().replace(" ", "-"))
+        kind = error.name.lower().replace(" ", "-")
+        if kind in LOCALIZED_HTTP_ERRORS:
+            return localized(error.code, kind, header_lang())
+        return problem(error.code, error.name, error.description, kind=kind)
 
     @app.errorhandler(Exception)
     def crash(error):  # pragma: no cover - defensive
         decision_id = str(uuid.uuid4())
         log.exception("request failed %s", decision_id)
-        return problem(500, "Internal error", "quote the decision_id", kind="internal", decision_id=decision_id)
+        return localized(500, "internal", header_lang(), detail="internal-request", decision_id=decision_id)
 
     return app

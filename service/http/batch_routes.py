@@ -17,7 +17,8 @@ from flask import Response, request
 from ..decide import canonical_sha256
 from ..resolve import PinError
 from . import log_routes
-from .problems import problem
+from ..validate.messages import DEFAULT_LANG, requested_lang
+from .problems import header_lang, localized, problem
 
 log = logging.getLogger("service")
 MAX_BATCH = 100  # cases per request
@@ -28,21 +29,27 @@ def problem_body(status: int, title: str, detail: str, *, kind: str, errors: lis
     return problem(status, title, detail, kind=kind, errors=errors, **extra).get_json()
 
 
-def decide_payload(decider, validator, payload) -> tuple[int, dict]:
-    """(200, decision) or (status, problem body) for one request body, as ``POST /v1/decisions`` answers it."""
-    case, errors = validator.validate(payload)
+def _localized_body(status: int, kind: str, lang: str, **kwargs) -> dict:
+    """The problem+json body that ``problems.localized`` sends, as a dict."""
+    return localized(status, kind, lang, **kwargs).get_json()
+
+
+def decide_payload(decider, validator, payload, fallback_lang: str = DEFAULT_LANG) -> tuple[int, dict]:
+    """(200, decision) or (status, problem body) for one request body, as ``POST /v1/decisions`` answers it.
+    A problem is in the case's ``options.lang``, else in ``fallback_lang``."""
+    lang = requested_lang(payload, fallback_lang)
+    case, errors = validator.validate(payload, fallback_lang=lang)
     if errors:
-        return 400, problem_body(400, "Invalid case", f"{len(errors)} invalid field(s)", kind="invalid-case", errors=errors)
+        return 400, _localized_body(400, "invalid-case", lang, args={"count": len(errors)}, errors=errors)
     decision_id = str(uuid.uuid4())
     try:
         return 200, decider.decide(case, input_sha256=canonical_sha256(payload))
     except PinError as error:
-        return 404, problem_body(404, "Unknown ruleset version", str(error), kind="unknown-ruleset",
+        return 404, _localized_body(404, "unknown-ruleset", lang, args={"error": error},
                                  errors=[{"path": p, "message": m} for p, m in error.errors])
     except Exception:  # a bug: say so, give an id to find it in the logs, leak nothing
         log.exception("decision %s failed", decision_id)
-        return 500, problem_body(500, "Internal error", "the decision could not be made; quote the decision_id",
-                                 kind="internal", decision_id=decision_id)
+        return 500, _localized_body(500, "internal", lang, decision_id=decision_id)
 
 
 def with_options(case, options: dict | None):
@@ -76,13 +83,13 @@ def batch_errors(payload) -> list[dict]:
     return errors
 
 
-def decide_batch(decider, validator, payload: dict, record=None) -> list[dict]:
+def decide_batch(decider, validator, payload: dict, record=None, fallback_lang: str = DEFAULT_LANG) -> list[dict]:
     """One result per case. ``record(case, decision)``: None once the decision is kept (the decision
     log of POST /v1/decisions), else the problem Response to answer for that case instead."""
     results = []
     for index, case in enumerate(payload["cases"]):
         case = with_options(case, payload.get("options"))
-        status, body = decide_payload(decider, validator, case)
+        status, body = decide_payload(decider, validator, case, fallback_lang)
         if status == 200 and record is not None:
             refused = record(case, body)
             if refused is not None:
@@ -95,14 +102,15 @@ def register(app, decider, validator) -> None:
     @app.post("/v1/decisions:batch")
     def decisions_batch():
         if request.mimetype != "application/json":
-            return problem(415, "Unsupported Media Type", "send the batch as application/json", kind="unsupported-media-type")
+            return localized(415, "unsupported-media-type", header_lang(), detail="send-batch-as-json")
         try:
             payload = json.loads(request.get_data(cache=False).decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as error:
-            return problem(400, "Malformed JSON", f"the body is not valid UTF-8 JSON: {error}", kind="malformed-json")
+            return localized(400, "malformed-json", header_lang(), args={"error": error})
         errors = batch_errors(payload)
         if errors:
             return problem(400, "Invalid batch", "; ".join(f"{e['path'] or 'body'}: {e['message']}" for e in errors),
                            kind="invalid-batch", errors=errors)
-        body = {"results": decide_batch(decider, validator, payload, record=log_routes.log_decision)}
+        body = {"results": decide_batch(decider, validator, payload, record=log_routes.log_decision,
+                                           fallback_lang=header_lang())}
         return Response(json.dumps(body, ensure_ascii=False), status=200, mimetype="application/json")

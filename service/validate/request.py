@@ -1,21 +1,26 @@
 """Validation of a whole case at once (marshmallow), from schemas/vocabulary.yaml.
 
 Every invalid field is reported, each with a JSON-pointer-like path
-(``events/2/amount``). Money is a decimal string or an integer of yuan; a JSON
-float for money is refused, never rounded.
+(``events/2/amount``), in the case's ``options.lang`` (``messages.py``). Money is
+a decimal string or an integer of yuan; a JSON float for money is refused, never
+rounded. Zones and cities are the registry's (``schemas/zones.yaml``); the
+applicant's city, zone level and zone type are derived from its zone.
 """
 from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from ..vocabulary import Vocabulary, vocabulary
+from ..zones import Zones, zones
+from .messages import DEFAULT_LANG, LANGS, Messages, requested_lang
 from .prior_awards import PriorAwardLaw, bundled_prior_award_law
 
 _MONEY = re.compile(r"^-?\d+(\.\d{1,2})?$")
 MAX_EVENTS = 500
+NO_BAR = r"^[^|]*$"  # candidate ids join version, measure and event id with "|"
 
 
 class Money(fields.Field):
@@ -67,125 +72,274 @@ class Rate(fields.Field):
         return Decimal(text)
 
 
-def _field(spec) -> fields.Field:
-    kwargs = {"required": spec.required}
-    if spec.type == "bool":
-        return StrictBool(**kwargs)
-    if spec.type == "date":
-        return fields.Date(**kwargs)
-    if spec.type == "money":
-        return Money(**kwargs)
-    if spec.type == "decimal":
-        return Rate(**kwargs)
-    if spec.type == "int":
-        return fields.Integer(strict=True, **kwargs)
-    if spec.type == "enum":
-        return fields.String(validate=validate.OneOf(spec.values), **kwargs)
-    return fields.String(validate=validate.Length(max=200), **kwargs)
+class KnownId(validate.OneOf):
+    """One of the registry's ids; an unknown one is answered with the closest known ids.
+    A OneOf, so the OpenAPI document lists the ids as an enum."""
+
+    def __init__(self, choices, closest, message):
+        super().__init__(sorted(choices))
+        self._known = frozenset(choices)
+        self._closest = closest
+        self._message = message
+
+    def __call__(self, value):
+        if value not in self._known:
+            raise ValidationError(self._message(value, self._closest(value)))
+        return value
 
 
-def _common_event_fields() -> dict:
-    """The fields every event has, whatever its type."""
-    return {
-        "id": fields.String(required=True, validate=validate.Length(min=1, max=100)),
-        "date": fields.Date(required=True),
-        "project_id": fields.String(validate=validate.Length(max=100)),
-    }
+# marshmallow's message keys -> the catalogue's, per kind of field
+_FIELD_ERRORS = {
+    "string": {"invalid": "string", "invalid_utf8": "invalid_utf8"},
+    "integer": {"invalid": "integer", "too_large": "too_large"},
+    "date": {"invalid": "date", "format": "date"},
+    "list": {"invalid": "list"},
+    "mapping": {"invalid": "mapping"},
+    "nested": {"type": "object"},
+    "money": {"float": "money_float", "invalid": "money_invalid", "negative": "money_negative"},
+    "bool": {"invalid": "bool"},
+    "rate": {"invalid": "rate"},
+}
+_COMMON_ERRORS = {"required": "required", "null": "null", "validator_failed": "validator_failed"}
 
 
-def _event_schemas(vocab: Vocabulary) -> dict[str, type[Schema]]:
+class _Localized:
+    """The fields, validators and schema base of one language: every message from the catalogue."""
+
+    def __init__(self, messages: Messages):
+        self.m = messages
+        self.Schema = type(f"Schema_{messages.lang}", (Schema,), {
+            "error_messages": {"type": messages.template("object"), "unknown": messages.template("unknown")}})
+
+    def errors(self, kind: str) -> dict:
+        keys = {**_COMMON_ERRORS, **_FIELD_ERRORS.get(kind, {})}
+        return {key: self.m.template(entry) for key, entry in keys.items()}
+
+    def string(self, *, max: int | None = None, min: int | None = None, extra=(), **kwargs) -> fields.String:
+        validators = [self.length(min=min, max=max)] if max is not None else []
+        return fields.String(validate=validators + list(extra), error_messages=self.errors("string"), **kwargs)
+
+    def length(self, *, min: int | None = None, max: int, unit: str = "characters") -> validate.Length:
+        if unit == "items":
+            key = "max_items"
+        else:
+            key = "length_between" if min else "max_length"
+        return validate.Length(min=min, max=max, error=self.m.template(key))
+
+    def integer(self, **kwargs) -> fields.Integer:
+        return fields.Integer(strict=True, error_messages=self.errors("integer"), **kwargs)
+
+    def date(self, **kwargs) -> fields.Date:
+        return fields.Date(error_messages=self.errors("date"), **kwargs)
+
+    def money(self, **kwargs) -> Money:
+        return Money(error_messages=self.errors("money"), **kwargs)
+
+    def bool(self, **kwargs) -> StrictBool:
+        return StrictBool(error_messages=self.errors("bool"), **kwargs)
+
+    def rate(self, **kwargs) -> Rate:
+        return Rate(error_messages=self.errors("rate"), **kwargs)
+
+    def one_of(self, values) -> validate.OneOf:
+        return validate.OneOf(values, error=self.m.template("one_of"))
+
+    def enum(self, values, **kwargs) -> fields.String:
+        return fields.String(validate=self.one_of(values), error_messages=self.errors("string"), **kwargs)
+
+    def nested(self, schema, **kwargs) -> fields.Nested:
+        return fields.Nested(schema, error_messages=self.errors("nested"), **kwargs)
+
+    def list(self, inner, *, max: int, **kwargs) -> fields.List:
+        return fields.List(inner, validate=self.length(max=max, unit="items"), error_messages=self.errors("list"), **kwargs)
+
+    def mapping(self, **kwargs) -> fields.Dict:
+        return fields.Dict(error_messages=self.errors("mapping"), **kwargs)
+
+    def vocabulary_field(self, spec) -> fields.Field:
+        kwargs = {"required": spec.required}
+        if spec.type == "bool":
+            return self.bool(**kwargs)
+        if spec.type == "date":
+            return self.date(**kwargs)
+        if spec.type == "money":
+            return self.money(**kwargs)
+        if spec.type == "decimal":
+            return self.rate(**kwargs)
+        if spec.type == "int":
+            return self.integer(**kwargs)
+        if spec.type == "enum":
+            return self.enum(spec.values, **kwargs)
+        return self.string(max=200, **kwargs)
+
+    def common_event_fields(self) -> dict:
+        """The fields every event has, whatever its type."""
+        return {
+            "id": self.string(min=1, max=100, required=True,
+                              extra=[validate.Regexp(NO_BAR, error=self.m.template("id_bar"))]),
+            "date": self.date(required=True),
+            "project_id": self.string(max=100),
+        }
+
+
+def _event_schemas(vocab: Vocabulary, local: _Localized) -> dict[str, Schema]:
     schemas = {}
     for name, event_type in vocab.events.items():
-        attrs = {**_common_event_fields(), "type": fields.String(required=True)}
+        attrs = {**local.common_event_fields(), "type": local.string(required=True)}
         for field_name, spec in event_type.fields.items():
-            attrs[field_name] = _field(spec)
+            attrs[field_name] = local.vocabulary_field(spec)
         attrs["Meta"] = type("Meta", (), {"unknown": RAISE})
-        schemas[name] = type(f"Event_{name}", (Schema,), attrs)
+        schemas[name] = type(f"Event_{name}", (local.Schema,), attrs)()
     return schemas
 
 
-def build_case_schema(vocab: Vocabulary) -> Schema:
-    attributes = {name: _field(spec) for name, spec in vocab.attributes.items()}
+def _applicant_schema(vocab: Vocabulary, registry: Zones, local: _Localized) -> type[Schema]:
+    m = local.m
+    attributes = {name: local.vocabulary_field(spec) for name, spec in vocab.attributes.items()}
     attributes["Meta"] = type("Meta", (), {"unknown": RAISE})
-    Attributes = type("Attributes", (Schema,), attributes)
+    Attributes = type("Attributes", (local.Schema,), attributes)
 
-    class Incident(Schema):
+    class Incident(local.Schema):
         class Meta:
             unknown = RAISE
-        year = fields.Integer(strict=True, required=True, validate=validate.Range(min=1990, max=2100))
-        type = fields.String(required=True, validate=validate.OneOf(list(vocab.incident_types)))
-        grade = fields.String(validate=validate.OneOf(list(vocab.grades)))
+        year = local.integer(required=True, validate=validate.Range(min=1990, max=2100, error=m.template("range")))
+        type = local.enum(list(vocab.incident_types), required=True)
+        grade = local.enum(list(vocab.grades))
 
-        @validates_schema
-        def graded(self, data, **kwargs):
+        # beside an invalid year too (every invalid field at once); a grade given but invalid has its own error
+        @validates_schema(skip_on_field_errors=False, pass_original=True)
+        def graded(self, data, original, **kwargs):
             # accidents and emergencies are judged by their grade: without it nothing can be decided
-            if data.get("type") in vocab.graded_incidents and not data.get("grade"):
-                raise ValidationError("a grade is required for this incident type", field_name="grade")
+            if data.get("type") in vocab.graded_incidents and "grade" not in original:
+                raise ValidationError(m("grade_required"), field_name="grade")
 
-    class Applicant(Schema):
+    def unknown(key):
+        return lambda value, closest: m(key, value=value, closest=m.join(closest))
+
+    class Applicant(local.Schema):
         class Meta:
             unknown = RAISE
-        kind = fields.String(required=True, validate=validate.OneOf(vocab.applicant_kinds))
-        name = fields.String(validate=validate.Length(max=200))
-        credit_code = fields.String(validate=validate.Length(max=50))
-        city = fields.String(validate=validate.Length(max=50))
-        zone = fields.String(validate=validate.Length(max=100))
-        zone_level = fields.String(validate=validate.OneOf(vocab.zone_levels))
-        zone_type = fields.String(validate=validate.OneOf(vocab.zone_types))
-        attributes = fields.Nested(Attributes, load_default=dict)
-        incidents = fields.List(fields.Nested(Incident), load_default=list, validate=validate.Length(max=200))
+        kind = local.enum(vocab.applicant_kinds, required=True)
+        name = local.string(max=200)
+        credit_code = local.string(max=50)
+        city = local.string(max=50, extra=[KnownId(registry.cities, registry.closest_cities, unknown("city_unknown"))])
+        zone = local.string(max=100, extra=[KnownId(registry.zones, registry.closest_zones, unknown("zone_unknown"))])
+        zone_level = local.enum(vocab.zone_levels)
+        zone_type = local.enum(vocab.zone_types)
+        attributes = local.nested(Attributes, load_default=dict)
+        incidents = local.list(local.nested(Incident), max=200, load_default=list)
 
-    class PriorAward(Schema):
+        # run beside field errors too: every invalid field of a case is reported at once
+        @validates_schema(skip_on_field_errors=False)
+        def agrees_with_the_registry(self, data, **kwargs):
+            zone = data.get("zone")
+            if zone is None:
+                return
+            contradictions = {
+                field: [m("contradicts_zone", field=field, stated=data[field], registered=registered,
+                          zone=zone, name=registry.zones[zone].zh)]
+                for field, registered in registry.derive(zone).items()
+                if field in data and data[field] != registered}
+            if contradictions:
+                raise ValidationError(contradictions)
+
+        @post_load
+        def derive_from_the_zone(self, data, **kwargs):
+            # rulesets test applicant_zone_type, _zone_level and _city: a zone alone must be enough
+            if "zone" in data:
+                for field, value in registry.derive(data["zone"]).items():
+                    data.setdefault(field, value)
+            return data
+
+    return Applicant
+
+
+def build_case_schema(vocab: Vocabulary, registry: Zones | None = None, lang: str = DEFAULT_LANG) -> Schema:
+    local = _Localized(Messages(lang))
+    m = local.m
+    Applicant = _applicant_schema(vocab, registry or zones(), local)
+
+    class PriorAward(local.Schema):
         class Meta:
             unknown = RAISE
-        measure = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9-]*/[0-9]+(\.[0-9]+)?(-[a-z0-9][a-z0-9-]*)?$"))
-        amount = Money(required=True)
-        date = fields.Date(required=True)
-        year = fields.Integer(strict=True, validate=validate.Range(min=1990, max=2100))  # of the fact it paid
-        project_id = fields.String()
-        platform_id = fields.String()
+        measure = local.string(required=True, extra=[validate.Regexp(
+            r"^[a-z][a-z0-9-]*/[0-9]+(\.[0-9]+)?(-[a-z0-9][a-z0-9-]*)?$", error=m.template("measure_id"))])
+        amount = local.money(required=True)
+        date = local.date(required=True)
+        year = local.integer(validate=validate.Range(min=1990, max=2100))  # of the fact it paid
+        # joined after a cap id into a ledger id and never split again: a "|" in them misnames nothing
+        project_id = local.string()
+        platform_id = local.string()
 
-    class Options(Schema):
+    class Options(local.Schema):
         class Meta:
             unknown = RAISE
-        lang = fields.String(load_default="zh", validate=validate.OneOf(["zh", "en"]))
-        explain = StrictBool(load_default=False)
-        include_drafts = StrictBool(load_default=False)
-        pin = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+        lang = local.enum(list(LANGS), load_default=DEFAULT_LANG)
+        explain = local.bool(load_default=False)
+        include_drafts = local.bool(load_default=False)
+        pin = local.mapping(keys=local.string(), values=local.string(), load_default=dict)
 
-    class Case(Schema):
+    class Case(local.Schema):
         class Meta:
             unknown = RAISE
-        case_id = fields.String(validate=validate.Length(max=100))
-        applicant = fields.Nested(Applicant, required=True)
-        events = fields.List(fields.Dict(), required=True, validate=validate.Length(max=MAX_EVENTS))
-        prior_awards = fields.List(fields.Nested(PriorAward), load_default=list, validate=validate.Length(max=500))
-        options = fields.Nested(Options, load_default=lambda: Options().load({}))
+        case_id = local.string(max=100)
+        applicant = local.nested(Applicant, required=True)
+        events = local.list(local.mapping(), required=True, max=MAX_EVENTS)
+        prior_awards = local.list(local.nested(PriorAward), max=500, load_default=list)
+        options = local.nested(Options, load_default=lambda: Options().load({}))
 
     return Case()
 
 
+class _Schemas:
+    """The case schema and event schemas of one language."""
+
+    def __init__(self, vocab: Vocabulary, registry: Zones, lang: str):
+        local = _Localized(Messages(lang))
+        self.m = local.m
+        self.case = build_case_schema(vocab, registry, lang)
+        self.events = _event_schemas(vocab, local)
+        # an event of no known type: its own fields cannot be judged, the common ones still are
+        self.common_event = type("EventOfUnknownType", (local.Schema,), {
+            **local.common_event_fields(), "Meta": type("Meta", (), {"unknown": EXCLUDE})})()
+        self.known_types = ", ".join(sorted(vocab.live_events))  # retired ones are not offered
+
+
 class CaseValidator:
-    def __init__(self, vocab: Vocabulary | None = None, registry=None):
+    def __init__(self, vocab: Vocabulary | None = None, registry=None, *, zone_registry: Zones | None = None):
+        """``registry``: the law's Registry, whose measures and caps a prior award must name and key."""
         self.vocab = vocab or vocabulary()
+        self.zones = zone_registry or zones()
         # the registered measures and the keys their caps and groups file a prior award by
         self.prior_award_law = PriorAwardLaw.of(registry) if registry is not None else bundled_prior_award_law()
         # event types of a superseded encoding: for replaying its decisions, or a case pinned to a revision
         self.retired = {name: spec.retired_by for name, spec in self.vocab.retired_events.items()}
-        self.case_schema = build_case_schema(self.vocab)
-        self.event_schemas = {name: schema() for name, schema in _event_schemas(self.vocab).items()}
-        # an event of no known type: its own fields cannot be judged, the common ones still are
-        self.common_event_schema = type("EventOfUnknownType", (Schema,), {
-            **_common_event_fields(), "Meta": type("Meta", (), {"unknown": EXCLUDE})})()
+        self.read_by_revision = _event_types_by_revision(registry) if registry is not None else {}
+        self._by_lang = {lang: _Schemas(self.vocab, self.zones, lang) for lang in LANGS}
+        # the OpenAPI document is generated from these; messages aside, every language's are the same
+        self.case_schema = self._by_lang[DEFAULT_LANG].case
+        self.event_schemas = self._by_lang[DEFAULT_LANG].events
 
-    def validate(self, payload, *, replaying: bool = False) -> tuple[dict | None, list[dict]]:
-        """Return (case, []) or (None, [{path, message}, …]) with every problem."""
+    def _pinned_to_a_reader(self, payload: dict, event_type: str) -> bool:
+        """Whether the case pins a revision that reads this retired type (``{"lz-htz": "2021-12-29#r1"}``)."""
+        options = payload.get("options")
+        pins = options.get("pin") if isinstance(options, dict) else None
+        if not isinstance(pins, dict):
+            return False
+        return any(event_type in self.read_by_revision.get((policy, pin), ())
+                   for policy, pin in pins.items() if isinstance(pin, str))
+
+    def validate(self, payload, fallback_lang: str = DEFAULT_LANG, *, replaying: bool = False) -> tuple[dict | None, list[dict]]:
+        """Return (case, []) or (None, [{path, message}, …]) with every problem, in the
+        language of the case's ``options.lang`` (``fallback_lang`` when it names none)."""
+        schemas = self._by_lang[requested_lang(payload, fallback_lang)]
+        m = schemas.m
         if not isinstance(payload, dict):
-            return None, [{"path": "", "message": "the case must be a JSON object"}]
+            return None, [{"path": "", "message": m("case_object")}]
         errors: list[dict] = []
         case = None
         try:
-            case = self.case_schema.load(payload)
+            case = schemas.case.load(payload)
         except ValidationError as error:
             errors += _flatten(error.messages)
             case = error.valid_data if isinstance(error.valid_data, dict) else None
@@ -195,36 +349,31 @@ class CaseValidator:
             seen: dict[str, int] = {}
             for index, raw in enumerate(raw_events):
                 if not isinstance(raw, dict):
-                    errors.append({"path": f"events/{index}", "message": "an event must be an object"})
+                    errors.append({"path": f"events/{index}", "message": m("event_object")})
                     continue
                 raw_id = raw.get("id")
                 if isinstance(raw_id, str):
                     if raw_id in seen:
                         errors.append({"path": f"events/{index}/id",
-                                       "message": f"duplicate event id {raw_id!r} (also events/{seen[raw_id]})"})
+                                       "message": m("duplicate_event_id", id=raw_id, other=seen[raw_id])})
                     else:
                         seen[raw_id] = index
                 event_type = raw.get("type")
-                if isinstance(event_type, str) and event_type in self.retired and not _may_use_retired(payload, replaying):
-                    errors.append({"path": f"events/{index}/type", "message":
-                                   f"event type {event_type!r} is retired; use {self.retired[event_type]!r} (see CHANGELOG.md)"})
+                if (isinstance(event_type, str) and event_type in self.retired and not replaying
+                        and not self._pinned_to_a_reader(payload, event_type)):
+                    errors.append({"path": f"events/{index}/type",
+                                   "message": m("event_type_retired", type=event_type, replacement=self.retired[event_type])})
                     continue
-                if not isinstance(event_type, str) or event_type not in self.event_schemas:
-                    known = ", ".join(sorted(self.vocab.live_events))
-                    if event_type is None:
-                        problem = "missing"
-                    elif isinstance(event_type, str):
-                        problem = f"unknown event type {event_type!r}"
-                    else:
-                        problem = "not a string"
-                    errors.append({"path": f"events/{index}/type", "message": f"{problem}; known types: {known}"})
+                if not isinstance(event_type, str) or event_type not in schemas.events:
+                    errors.append({"path": f"events/{index}/type",
+                                   "message": m("known_types", problem=_type_problem(m, event_type), known=schemas.known_types)})
                     try:
-                        self.common_event_schema.load(raw)
+                        schemas.common_event.load(raw)
                     except ValidationError as error:
                         errors += _flatten(error.messages, f"events/{index}")
                     continue
                 try:
-                    event = self.event_schemas[event_type].load(raw)
+                    event = schemas.events[event_type].load(raw)
                 except ValidationError as error:
                     errors += _flatten(error.messages, f"events/{index}")
                     continue
@@ -237,10 +386,21 @@ class CaseValidator:
         return case, []
 
 
-def _may_use_retired(payload: dict, replaying: bool) -> bool:
-    options = payload.get("options")
-    pins = options.get("pin") if isinstance(options, dict) else None
-    return replaying or (isinstance(pins, dict) and any(isinstance(v, str) and "#r" in v for v in pins.values()))
+def _event_types_by_revision(registry) -> dict[tuple[str, str], set[str]]:
+    """(policy, "<version>#r<N>") -> the event types that revision's measures are triggered by or join."""
+    out = {}
+    for version in registry.held_versions():
+        types = {m.trigger for m in version.measures} | {j.event for m in version.measures for j in m.joins}
+        out[(version.policy, f"{version.version}#r{version.revision}")] = types
+    return out
+
+
+def _type_problem(m: Messages, event_type) -> str:
+    if event_type is None:
+        return m("event_type_missing")
+    if isinstance(event_type, str):
+        return m("event_type_unknown", type=event_type)
+    return m("event_type_not_string")
 
 
 def _path_key(path: str):

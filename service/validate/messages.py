@@ -1,0 +1,84 @@
+"""Every message the request validator gives, in zh and en (``options.lang``).
+
+marshmallow's own messages (required, unknown field, not a valid integer, …) are
+replaced field by field from this catalogue, so no English text of the library
+reaches a zh answer. Templates are ``str.format`` strings; marshmallow fills
+``{choices}``, ``{min}``, ``{max}`` and ``{input}`` in its validators' messages.
+"""
+from __future__ import annotations
+
+LANGS = ("zh", "en")
+DEFAULT_LANG = "zh"  # as decisions are rendered
+
+CATALOGUE = {
+    # marshmallow's built-in messages
+    "required": ("缺少必填字段", "missing: this field is required"),
+    "null": ("不得为 null", "must not be null"),
+    "unknown": ("未知字段", "unknown field"),
+    "object": ("须为 JSON 对象", "must be a JSON object"),
+    "validator_failed": ("取值无效", "invalid value"),
+    "string": ("须为字符串", "not a string"),
+    "invalid_utf8": ("不是有效的 UTF-8 字符串", "not a valid UTF-8 string"),
+    "integer": ("须为整数", "not an integer"),
+    "too_large": ("数值过大", "number too large"),
+    "date": ("不是有效日期（YYYY-MM-DD）", "not a valid date (YYYY-MM-DD)"),
+    "list": ("须为数组", "not a list"),
+    "mapping": ("须为对象", "not an object"),
+    "one_of": ("须为以下之一：{choices}", "must be one of: {choices}"),
+    "max_length": ("长度不得超过 {max} 个字符", "longer than {max} characters"),
+    "length_between": ("长度须为 {min} 至 {max} 个字符", "must be {min} to {max} characters long"),
+    "max_items": ("最多 {max} 项", "at most {max} items"),
+    "range": ("须在 {min} 至 {max} 之间", "must be between {min} and {max}"),
+    "measure_id": ("不是措施编号（如 qz-htz/2.1）", "not a measure id such as qz-htz/2.1"),
+    # the project's fields
+    "money_float": ("金额须为十进制字符串（如 \"200000.00\"）或整数元，不得为带小数的 JSON 数字",
+                    "money must be a decimal string such as \"200000.00\" or an integer of yuan, "
+                    "not a JSON number with a fraction"),
+    "money_invalid": ("不是最多两位小数的金额", "not an amount of money with at most two decimals"),
+    "money_negative": ("不得为负数", "must not be negative"),
+    "bool": ("须为 true 或 false", "must be true or false"),
+    "rate": ("须为最多六位小数的十进制字符串，如 \"7.1234\"", "a decimal string with at most six decimals, such as \"7.1234\""),
+    "id_bar": ("编号不得包含“|”", "must not contain '|'"),
+    # the project's checks
+    "grade_required": ("此类事件须注明等级（grade）", "a grade is required for this incident type"),
+    "case_object": ("案件须为 JSON 对象", "the case must be a JSON object"),
+    "event_object": ("事件须为对象", "an event must be an object"),
+    "duplicate_event_id": ("事件编号“{id}”重复（另见 events/{other}）", "duplicate event id '{id}' (also events/{other})"),
+    "event_type_missing": ("缺少事件类型", "missing"),
+    "event_type_unknown": ("未知事件类型“{type}”", "unknown event type '{type}'"),
+    "event_type_not_string": ("事件类型须为字符串", "not a string"),
+    "event_type_retired": ("事件类型“{type}”已停用，请改用“{replacement}”（见 CHANGELOG.md）",
+                           "event type '{type}' is retired; use '{replacement}' (see CHANGELOG.md)"),
+    "known_types": ("{problem}；已知类型：{known}", "{problem}; known types: {known}"),
+    "zone_unknown": ("未知园区“{value}”；最接近的已知园区：{closest}", "unknown zone '{value}'; closest known zones: {closest}"),
+    "city_unknown": ("未知城市“{value}”；最接近的已知城市：{closest}", "unknown city '{value}'; closest known cities: {closest}"),
+    "contradicts_zone": ("{field} 为“{stated}”，与园区登记不符：{zone}（{name}）的 {field} 为“{registered}”",
+                         "{field} '{stated}' contradicts the zone registry: {zone} ({name}) has {field} '{registered}'"),
+}
+
+
+class Messages:
+    """The catalogue in one language."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+        index = LANGS.index(lang)
+        self._texts = {key: texts[index] for key, texts in CATALOGUE.items()}
+
+    def __call__(self, key: str, **args) -> str:
+        text = self._texts[key]
+        return text.format(**args) if args else text
+
+    def template(self, key: str) -> str:
+        """The unformatted text, for marshmallow to fill in."""
+        return self._texts[key]
+
+    def join(self, items) -> str:
+        return ("、" if self.lang == "zh" else ", ").join(items)
+
+
+def requested_lang(payload, fallback: str = DEFAULT_LANG) -> str:
+    """The language a case asks for (``options.lang``) when it is a known one, else ``fallback``."""
+    options = payload.get("options") if isinstance(payload, dict) else None
+    lang = options.get("lang") if isinstance(options, dict) else None
+    return lang if isinstance(lang, str) and lang in LANGS else fallback
