@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import copy
 import operator
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -481,6 +482,7 @@ class Dependence:
     problems: list
     owed_missing: int = 0  # (measure, event) that must now be missing_data
     named_deleted: int = 0  # of them, those whose missing_data names an omitted field
+    by_version: Counter = field(default_factory=Counter)  # version key -> missing_data owed
 
 
 def lost_decisions(seed: Seed, registry, facts: Facts, decision: dict, omissions) -> Dependence:
@@ -509,6 +511,7 @@ def lost_decisions(seed: Seed, registry, facts: Facts, decision: dict, omissions
             out.problems.append(f"{where}: the stated facts still fail it, the decision no longer says so: {said}")
         elif verdict is None and not granted:
             out.owed_missing += 1
+            out.by_version[version.key] += 1
             owed = [d for d in denied if d["reason"] == "missing_data" and d.get("field") in unknown.get(d.get("condition"), ())]
             if not owed:
                 out.problems.append(f"{where}: the stated facts leave {sorted(unknown)} unknown (unstated "
@@ -563,7 +566,7 @@ def judge(decider, validator, seed: Seed, omissions, judged=lambda v: v.absent_f
 # -- the tests --------------------------------------------------------------------------------
 def test_every_seed_omission_leaves_no_not_eligible_on_what_it_reads(decider, validator, corpus):
     """Every (seed, field) pair, not a sample: the golden corpus is small enough to run in full."""
-    checked, owed, named, problems = 0, 0, 0, []
+    checked, owed, named, by_version, problems = 0, 0, 0, Counter(), []
     for seed in corpus.seeds:
         for omission in seed.omissions:
             verdict = judge(decider, validator, seed, [omission])
@@ -572,12 +575,15 @@ def test_every_seed_omission_leaves_no_not_eligible_on_what_it_reads(decider, va
             if verdict.dependence is not None:
                 owed += verdict.dependence.owed_missing
                 named += verdict.dependence.named_deleted
+                by_version += verdict.dependence.by_version
             problems += [f"{seed.name} without {omission.path}: {p}" for p in verdict.problems]
     print(f"\nabsent is not false: {len(corpus.seeds)} seeds, {len(corpus.fields)} distinct fields, "
           f"{checked} (seed, field) pairs checked; {corpus.required} pairs skipped, the vocabulary requires the field; "
           f"{corpus.with_meaning} skipped (absence has a meaning in the vocabulary); {owed} decisions "
           f"owed a missing_data, {named} of them naming the omitted field; read by a rule and stated by no "
-          f"seed: {sorted(corpus.unseeded)}")
+          f"seed: {sorted(corpus.unseeded)}; missing_data owed per version: {dict(sorted(by_version.items()))}")
+    tri_state = {v.key for v in decider.registry.all_versions() if v.absent_facts == "missing_data"}
+    assert set(by_version) == tri_state, f"some document is not put to the test: {tri_state - set(by_version)}"
     assert checked > 1000 and len(corpus.fields) > 50 and not corpus.unseeded, "the corpus no longer covers the rules it is meant to"
     assert not problems, "\n".join(problems)
 
