@@ -10,8 +10,10 @@ Deleting one (or several) must leave, on every ``missing_data`` version:
 1. no ``not_eligible`` on a condition that reads a deleted field, unless the facts the case still
    states fail that condition whatever the deleted field would say;
 2. where the seed's decision depended on the field (an outcome, or a ``not_eligible`` on a condition
-   reading it), the measure still decided, on other grounds or ``missing_data`` on that condition,
-   and some ``missing_data`` naming the deleted field.
+   reading it): still granted where the stated facts grant it, still ``not_eligible`` where they
+   fail it, else ``missing_data`` on a condition they leave unknown, naming a field it reads that the
+   case leaves out (the deleted one, or another alternative's, when both are unstated);
+3. no ``missing_data`` naming a field the case states.
 
 The oracle for "fail whatever it would say" is three-valued (Kleene) evaluation of the loaded
 condition on the case's facts: an atom on an unstated field is unknown, ``and`` is false if one part
@@ -24,7 +26,6 @@ import copy
 import operator
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
@@ -221,7 +222,7 @@ class Seed:
     case: dict
     decision: dict
     omissions: list  # of Omission
-    facts: "Facts" = None  # the seed's own facts
+    facts: Facts  # the seed's own facts
 
 
 @dataclass
@@ -433,6 +434,7 @@ def _eligibility_value(facts: Facts, cond) -> tuple[bool | None, set[str]]:
 def _outcome_value(facts: Facts, measure, frame: dict) -> bool | None:
     """Whether an amount case applies and the amount's inputs are stated."""
     trigger = frame["trigger"]
+    # an input is True when stated, unknown when not: an amount is never computed from an absent input
     inputs = _and(facts.value(trigger, name, True) is not None or None
                   for name in (measure.formula.names if measure.formula else ()))
     if measure.amount_by:
@@ -489,10 +491,9 @@ def lost_decisions(seed: Seed, registry, facts: Facts, decision: dict, omissions
     """What the seed decided on an omitted field, checked against the case without it: still
     granted where the stated facts grant it, still not_eligible where they fail it, missing_data
     (naming an unstated field the condition reads) where they leave it unknown."""
-    seed_case_facts = seed.facts
     out = Dependence([])
     omitted = set().union(*(o.paths() for o in omissions))
-    for item, was_outcome in depending_on(registry, seed_case_facts, seed.decision, omissions):
+    for item, was_outcome in depending_on(registry, seed.facts, seed.decision, omissions):
         version = version_of(registry, seed.decision, item)
         measure, trigger = _measure(version, item["measure"]), facts.by_id[item["event"]]
         granted = any(o["measure"] == measure.id and o["event"] == trigger["id"] for o in decision["outcomes"])
