@@ -213,11 +213,23 @@ def evaluate_case(decider: Decider, validator: CaseValidator, spec: dict, file: 
     expect = spec.get("expect") or {}
     events = (spec["case"] or {}).get("events") if isinstance(spec["case"], dict) else None
     refused = refusals(expect, len(events) if isinstance(events, list) else 0)
+    refused += document_refusals(spec.get("documents"), decider.registry.versions)
     if refused:
         return CaseResult(spec["name"], file, [f"refused: {problem}" for problem in refused])
     if errors:
         return CaseResult(spec["name"], file, [f"invalid case: {errors}"])
     return CaseResult(spec["name"], file, check(_of_documents(decider.decide(case), spec.get("documents")), expect))
+
+
+def document_refusals(documents, known) -> list[str]:
+    """Why a case's ``documents`` would let it pass on any decision: a list that names no
+    document of the registry filters every outcome and denial away."""
+    if documents is None:
+        return []
+    if not (isinstance(documents, list) and documents and all(isinstance(d, str) for d in documents)):
+        return [f"documents must be a non-empty list of document ids, not {documents!r}"]
+    unknown = [d for d in documents if d not in known]
+    return [f"documents names {', '.join(unknown)}, which no ruleset defines; known: {', '.join(sorted(known))}"] if unknown else []
 
 
 def _of_documents(decision: dict, documents: list[str] | None) -> dict:

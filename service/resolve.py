@@ -54,7 +54,7 @@ def check_pins(registry: Registry, pins: dict) -> None:
         if policy not in registry.versions:
             errors.append((f"options/pin/{policy}", f"unknown policy {policy!r}; known: {', '.join(sorted(registry.versions))}"))
         elif registry.get(policy, version) is None:
-            known = ", ".join(f"{v.version}#r{v.revision}" for v in registry.revisions_of(policy))
+            known = ", ".join(v.revision_name for v in registry.revisions_of(policy))
             errors.append((f"options/pin/{policy}", f"unknown version {version!r} of {policy}; known: {known}"))
     if errors:
         raise PinError(errors)

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from service.casefiles import check, evaluate_case, load_cases, refusals, run_case
+from service.casefiles import check, evaluate_case, is_refused, load_cases, refusals, run_case
 
 from tests.helpers import CASES_DIR, GOOD_ATTRIBUTES, ROOT
 
@@ -190,3 +190,31 @@ def test_xfail_passes_while_the_case_fails_and_fails_once_it_passes(decider, val
 def test_xfail_never_excuses_a_refused_expectation(decider, validator):
     result = run_case(decider, validator, _qz_spec({"totals": {}}, xfail="hides nothing"))
     assert not result.passed and result.failures[0].startswith("refused: ")
+
+
+# --- documents: the documents a case file's expectations speak for ----------------------------
+
+def _spec(documents, expect):
+    case = {"applicant": {"kind": "enterprise", "zone": "qinzhou-htz", "attributes": dict(GOOD_ATTRIBUTES)},
+            "events": [{"id": "e1", "type": "hte_recognized", "date": "2024-12-05", "was_tech_sme": True}]}
+    return {"name": "t", "case": case, "expect": expect, "documents": documents}
+
+
+def test_documents_leave_out_the_other_documents_only(decider, validator):
+    grant_only = {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1", "amount": "200000.00"}], "exact": True}
+    assert evaluate_case(decider, validator, _spec(["qz-htz"], grant_only)).passed
+    # the qz-htz outcome is still checked: scoped to qz-htz, an empty list fails
+    assert not evaluate_case(decider, validator, _spec(["qz-htz"], {"outcomes": [], "exact": True})).passed
+
+
+@pytest.mark.parametrize("documents", [["qz-hzt"], [], "qz-htz", [1]])
+def test_documents_that_would_filter_everything_away_are_refused(decider, validator, documents):
+    result = evaluate_case(decider, validator, _spec(documents, {"outcomes": [], "exact": True}))
+    assert is_refused(result), result.failures
+
+
+def test_defaults_documents_must_be_a_list(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("- defaults: {documents: qz-htz}\n- {name: x, case: {}, expect: {outcomes: []}}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="documents"):
+        load_cases(path)

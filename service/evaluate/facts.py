@@ -93,13 +93,13 @@ class FactBuilder:
     def events(self, applicant: dict, events: list[dict]) -> list[dict]:
         """The full fact of each event — what the case states, as the engine compares it —
         in one canonical order (date, type, id), ``ord`` its rank, so that the order of a
-        request's events never changes a decision; ``at`` its index in the request."""
+        request's events never changes a decision."""
         attributes = applicant.get("attributes") or {}
         hte_attribute = day(attributes.get("high_tech_enterprise_since"))
         hte_status = _hte_status_since(attributes, events) if self._derives_hte else None
         plans = self._events
         facts = []
-        for at, event in enumerate(events):
+        for event in events:
             defaults, conversions, derived = plans[event["type"]]
             fact = defaults.copy()
             fact.update(event)
@@ -108,7 +108,6 @@ class FactBuilder:
                     fact[name] = convert(event[name])
             fact["date"] = when = day(event["date"])
             fact["year"] = when // 10000
-            fact["at"] = at
             for name in derived:
                 if name == "hte_since":
                     # read_as_false versions read the attribute alone; the others the status from either source

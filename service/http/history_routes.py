@@ -97,7 +97,7 @@ def register(app, decider, validator) -> None:
             return _unknown_policy(registry, policy)
         found = registry.get(policy, version)
         if found is None:
-            known = ", ".join(v.key.split("@", 1)[1] for v in registry.revisions_of(policy))
+            known = ", ".join(v.revision_name for v in registry.revisions_of(policy))
             return problem(404, "Unknown ruleset version", f"unknown version {version!r} of {policy}; known: {known}",
                            kind="unknown-ruleset")
         return _json(version_detail(found))

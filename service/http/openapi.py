@@ -112,8 +112,9 @@ def _describe_request(schemas: dict, vocab) -> None:
             "platform_id": "the platform it paid; required where a cap or group of the measure is per platform"}.items():
         _describe(prior[field_name], text)
     attributes = schemas["Attributes"]
-    attributes["description"] = ("Facts about the applicant that the eligibility articles test; "
-                                 "a bool attribute that is absent counts as false.")
+    attributes["description"] = ("Facts about the applicant that the eligibility articles test. An absent "
+                                 "attribute is not false: a rule that reads it is denied missing_data naming it "
+                                 "(revision-1 encodings, absent_facts: read_as_false, read it as false).")
     for name, spec in vocab.attributes.items():
         if spec.doc:
             _describe(attributes["properties"][name], spec.doc)

@@ -224,6 +224,11 @@ class RulesetVersion:
         """The law version this file encodes, whatever its revision."""
         return f"{self.policy}@{self.version}"
 
+    @property
+    def revision_name(self) -> str:
+        """How a pin names this revision: ``<version>#r<N>`` (``Registry.get`` reads it)."""
+        return f"{self.version}#r{self.revision}"
+
     def in_window(self, day: int) -> bool:
         return self.effective_from <= day and (self.effective_until is None or day <= self.effective_until)
 

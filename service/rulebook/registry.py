@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..paths import RULESETS_DIR, SOURCES_DIR
+from ..vocabulary import vocabulary
 from .loader import RulesetError, RulesetVersion, load_ruleset
+from .figures import figure_problems
 
 EVALUATED_STATUSES = ("in_force", "repealed")  # law that was in force in its window
 DRAFT_STATUSES = ("draft",)  # evaluated on request only
@@ -80,12 +82,10 @@ class Registry:
                        for v in versions[policy] for n in range(1, v.revision) if (v.law_key, n) not in held_revisions]
         if check_figures:
             # the law as it decides now must state its figures; a superseded revision is held as it was
-            from .figures import figure_problems
-            from ..vocabulary import vocabulary
-
+            vocab = vocabulary()
             for policy_versions in versions.values():
                 for version in policy_versions:
-                    found = figure_problems(version.raw, vocabulary())
+                    found = figure_problems(version.raw, vocab)
                     if found:
                         errors.append(RulesetError(version.path, found))
         if errors:

@@ -54,6 +54,17 @@ CATALOGUE = {
     "city_unknown": ("未知城市“{value}”；最接近的已知城市：{closest}", "unknown city '{value}'; closest known cities: {closest}"),
     "contradicts_zone": ("{field} 为“{stated}”，与园区登记不符：{zone}（{name}）的 {field} 为“{registered}”",
                          "{field} '{stated}' contradicts the zone registry: {zone} ({name}) has {field} '{registered}'"),
+    # prior awards (prior_awards.py)
+    "prior_measure_unknown": ("未知措施 '{measure}'：没有已登记文件规定该措施；最接近的：{closest}",
+                              "unknown measure '{measure}': no registered document defines it; closest: {closest}"),
+    "none_close": ("无", "none"),
+    "prior_needs_year": ("须注明该奖励所针对事项的年度：{measure} 按年度或连续年度限额或不叠加（{limits}），支付日期不代表该年度",
+                         "the year of the fact this award paid is required: {measure} is capped or grouped per year "
+                         "or per run of years ({limits}); the payment date is not that year"),
+    "prior_needs_project_id": ("须注明该奖励所针对的项目：{measure} 按项目限额或不叠加（{limits}）",
+                               "the project this award paid is required: {measure} is capped or grouped per project ({limits})"),
+    "prior_needs_platform_id": ("须注明该奖励所针对的平台：{measure} 按平台限额或不叠加（{limits}）",
+                                "the platform this award paid is required: {measure} is capped or grouped per platform ({limits})"),
 }
 
 

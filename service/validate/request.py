@@ -378,7 +378,7 @@ class CaseValidator:
                     errors += _flatten(error.messages, f"events/{index}")
                     continue
                 events.append(event)
-        errors += self.prior_award_law.problems(payload, already=errors)
+        errors += self.prior_award_law.problems(payload, m, already=errors)
         if errors:
             errors.sort(key=lambda e: _path_key(e["path"]))
             return None, errors
@@ -391,7 +391,7 @@ def _event_types_by_revision(registry) -> dict[tuple[str, str], set[str]]:
     out = {}
     for version in registry.held_versions():
         types = {m.trigger for m in version.measures} | {j.event for m in version.measures for j in m.joins}
-        out[(version.policy, f"{version.version}#r{version.revision}")] = types
+        out[(version.policy, version.revision_name)] = types
     return out
 
 
