@@ -4,11 +4,16 @@ The requests are read from the documents themselves, so a change to either is te
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
+
+import pytest
 
 from tests.helpers import ROOT
 
-CONTRACT = ROOT.parent / "shared" / "docs" / "contract.md"
+# the contract is the team's shared document beside the repository, not a copy in it (a copy would drift)
+CONTRACT = Path(os.environ.get("RAC_CONTRACT_MD", ROOT.parent / "shared" / "docs" / "contract.md"))
 
 
 def _decide(decider, validator, body: dict) -> dict:
@@ -31,6 +36,7 @@ def test_the_readme_request(decider, validator):
     assert decision["totals"] == {"CNY": "200000.00"}
 
 
+@pytest.mark.skipif(not CONTRACT.is_file(), reason=f"{CONTRACT} not found: set RAC_CONTRACT_MD to the shared contract.md")
 def test_the_contract_request(decider, validator):
     body = json.loads(re.findall(r"```json\n(.*?)```", CONTRACT.read_text(encoding="utf-8"), re.S)[0])
     decision = _decide(decider, validator, body)
