@@ -51,7 +51,7 @@ class Decider:
         events = self.facts.events(applicant, case.get("events") or [])
         only = self._restrict(bundle) if bundle is not None else None
         resolution = resolve(self.registry, applicant, events, pins, include_drafts, only)
-        candidates, denials = evaluate(self.registry, self.facts.applicant(applicant), events, resolution, trace, self.facts)
+        candidates, denials, inapplicable = evaluate(self.registry, self.facts.applicant(applicant), events, resolution, trace, self.facts)
         beaten, settled, conflicts = self.settlement.settle(candidates, case.get("prior_awards") or [], trace)
 
         outcomes, denied, totals = [], [], render.Totals()
@@ -89,6 +89,7 @@ class Decider:
             "notices": [dict(n, message=n["message"][lang]) for n in resolution.notices],
             "outcomes": outcomes,
             "denials": [d for _, d in denied],
+            "inapplicable": render.inapplicable(inapplicable, lang),
             **totals.rendered(),
         }
         if options.get("explain"):

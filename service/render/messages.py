@@ -26,6 +26,10 @@ _TEMPLATES = {
         "en": "{measure} is not granted: it may be granted {count} time(s) per {per} (cap {cap}) and that is used.",
         "zh": "{measure}不予支持：每{per}限享受{count}次（{cap}），已享受。",
     },
+    "inapplicable": {
+        "en": "{measure} does not apply to this applicant: {condition}.",
+        "zh": "{measure}不适用于本申请人：{condition}。",
+    },
     "not_stacked": {
         "en": "{measure} is not granted: it does not stack with {other}{on} (group {group}).",
         "zh": "{measure}不予支持：与{other}{on}不叠加享受（{group}）。",
