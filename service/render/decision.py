@@ -110,8 +110,12 @@ def denial_from_candidate(cand, reason: str, lang: str, *, beaten=None, settled=
         citation, article = group.cites or measure.cites, group.article or measure.article
     else:
         cap = settled.cap
-        detail = denial_detail(lang, reason, measure=measure.id, cap=cap.id, per=cap.per,
-                               amount=money(cap.amount_fen) if cap.amount_fen is not None else None, count=cap.count)
+        amount = money(cap.amount_fen) if cap.amount_fen is not None else None
+        if reason == "already_granted":
+            detail = denial_detail(lang, reason, measure=measure.id, cap=cap.id, per=cap.per, amount=amount,
+                                   count=cap.count, span=cap.span, count_used=settled.count_remaining_before == 0)
+        else:
+            detail = denial_detail(lang, reason, measure=measure.id, cap=cap.id, per=cap.per, amount=amount)
         citation, article = cap.cites or measure.cites, measure.article
     return _denial(version, measure, cand.event, reason, detail, citation, article, None, cand.what_if)
 
