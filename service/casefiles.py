@@ -7,8 +7,9 @@ A file holds a list of cases::
       expect:
         outcomes: [{measure: qz-htz/2.1, event: e1, amount: "200000.00"}]
         denials: [{measure: qz-htz/2.1, event: e2, reason: outside_window}]
-        inapplicable: [{measure: qz-htz/4, condition: enterprise_applicant, events: [e1, e2]}]
         totals: {CNY: "200000.00"}
+      # a regional zone's rankings: a measure for national zones, said once
+      #   inapplicable: [{measure: gx-htz/23.1, condition: national_zone, events: [r21, r22]}]
       # or, for an invalid case:
       errors: [events/0/amount]
       # optional, on either: the case states what the law says and the service

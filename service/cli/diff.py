@@ -98,6 +98,9 @@ def _states(decision: dict) -> dict:
         granted[(o["measure"], o["event"])].append((o.get("amount"), o.get("amount_max"), o.get("floor"), o.get("currency")))
     for d in decision["denials"]:
         denied[(d["measure"], d["event"])].add((d["reason"], d.get("condition") or ""))
+    for entry in decision.get("inapplicable", ()):  # one entry for all its events: a denial of each here
+        for event in entry["events"]:
+            denied[(entry["measure"], event)].add(("inapplicable", entry["condition"]))
     return {key: (tuple(sorted(granted.get(key, ()), key=str)), tuple(sorted(denied.get(key, ()))))
             for key in set(granted) | set(denied)}
 
