@@ -8,6 +8,8 @@ A file holds a list of cases::
         outcomes: [{measure: qz-htz/2.1, event: e1, amount: "200000.00"}]
         denials: [{measure: qz-htz/2.1, event: e2, reason: outside_window}]
         totals: {CNY: "200000.00"}
+      # a regional zone's rankings: a measure for national zones, said once
+      #   inapplicable: [{measure: gx-htz/23.1, condition: national_zone, events: [r21, r22]}]
       # or, for an invalid case:
       errors: [events/0/amount]
       # optional, on either: the case states what the law says and the service
@@ -21,15 +23,17 @@ An expectation is exact by default:
 
 - ``outcomes:`` lists every outcome of the decision; ``outcomes: []`` means
   the decision has no outcome at all.
-- Every measure the expectation names (in ``outcomes`` or ``denials``) is
-  accounted for in full: each denial of it, and each outcome of it, must be
-  listed. Denials of measures the expectation does not name are not checked
-  (every ranking event, say, yields denials of measures of other zone levels).
+- Every measure the expectation names (in ``outcomes``, ``denials`` or
+  ``inapplicable``) is accounted for in full: each denial of it, each outcome
+  of it, and its ``inapplicable`` entry (the decision's one entry for a measure
+  a condition on what the applicant is rules out, with the ``events`` it was
+  judged on) must be listed. Denials and entries of measures the expectation
+  does not name are not checked.
 - Without an ``outcomes:`` key, no outcome of a named measure may exist.
 
-``exact: true`` asks more: every denial of every measure is listed too
-(``denials: []`` then means no denial at all), as for a case outside a
-document's scope. ``exact: false`` asks less: the expected items must still be
+``exact: true`` asks more: every denial and every ``inapplicable`` entry of
+every measure is listed too (``denials: []`` then means no denial at all,
+``inapplicable: []`` no such entry), as for a case outside a document's scope. ``exact: false`` asks less: the expected items must still be
 found, nothing else is checked; it must carry a ``why:`` string saying why the
 case cannot list everything.
 
@@ -38,9 +42,11 @@ could pass on any decision:
 
 - it names no measure and has no ``outcomes:`` key (``totals`` alone do not
   tell which measure paid);
-- an expected item gives no ``measure``, or no ``event`` while the case has
-  more than one event;
-- ``denials: []`` without ``exact: true`` (it names no measure, so it checks nothing);
+- an expected item gives no ``measure``, or (an outcome or a denial) no
+  ``event`` while the case has more than one event (an ``inapplicable`` entry
+  is one per measure: its ``measure`` names it);
+- ``denials: []`` or ``inapplicable: []`` without ``exact: true`` (it names no
+  measure, so it checks nothing);
 - ``exact: false`` without ``why``, or ``why`` without ``exact: false``.
 
 ``xfail: "<reason>"`` marks a case whose expectation is the law and whose
@@ -59,7 +65,8 @@ import yaml
 from .decide import Decider
 from .validate.request import CaseValidator
 
-SECTIONS = ("outcomes", "denials")
+SECTIONS = ("outcomes", "denials", "inapplicable")
+LISTED_BY_EVENT = ("outcomes", "denials")  # an inapplicable entry is one per measure, with its events
 TOTALS = ("totals", "what_if_totals", "ceiling_totals")
 
 
@@ -134,12 +141,12 @@ def refusals(expect: dict, event_count: int) -> list[str]:
         if not isinstance(items, list):
             problems.append(f"{section} must be a list")
             continue
-        if section == "denials" and not items and exact is not True:
-            problems.append("denials: [] checks nothing unless exact: true (no denial at all)")
+        if section != "outcomes" and not items and exact is not True:
+            problems.append(f"{section}: [] checks nothing unless exact: true (none at all)")
         for item in items:
             if not isinstance(item, dict) or not item.get("measure"):
                 problems.append(f"{section}: {item} gives no measure, so it could match any item")
-            elif event_count > 1 and "event" not in item:
+            elif section in LISTED_BY_EVENT and event_count > 1 and "event" not in item:
                 problems.append(f"{section}: {item} gives no event in a case of {event_count} events")
     if not named_measures(expect) and "outcomes" not in expect:
         problems.append("the expectation names no measure and has no outcomes: it asserts nothing")
@@ -199,7 +206,7 @@ def check(decision: dict, expect: dict) -> list[str]:
 
 
 def _brief(item: dict) -> dict:
-    return {k: item[k] for k in ("measure", "event", "reason", "amount", "amount_max", "condition") if k in item}
+    return {k: item[k] for k in ("measure", "event", "reason", "amount", "amount_max", "condition", "events") if k in item}
 
 
 def evaluate_case(decider: Decider, validator: CaseValidator, spec: dict, file: str = "") -> CaseResult:

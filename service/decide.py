@@ -30,17 +30,22 @@ class Decider:
         self.engine = {"name": ENGINE_NAME, "version": engine_version()}
         self.bundle = self.registry.bundle
 
-    def _restrict(self, bundle: list[str]) -> set:
-        """The version keys of a recorded bundle, each still present with the same file hash."""
+    def _restrict(self, bundle: list[str], judged: set | None) -> set:
+        """The version keys of a recorded bundle. ``judged``: the entries the decision was judged
+        under (its ``rulesets``), each of which must still be held byte for byte; an entry it was not
+        judged under (a draft not asked for, edited since) is taken by its key. None: every entry."""
         held = {entry.rsplit(":", 1)[0]: entry for entry in self.bundle["versions"]}
-        missing = [entry for entry in bundle if held.get(entry.rsplit(":", 1)[0]) != entry]
+        missing = [entry for entry in bundle if held.get(entry.rsplit(":", 1)[0]) != entry
+                   and (judged is None or entry in judged or entry.rsplit(":", 1)[0] not in held)]
         if missing:
             raise BundleMismatch(missing)
         return {entry.rsplit(":", 1)[0] for entry in bundle}
 
 
-    def decide(self, case: dict, *, input_sha256: str | None = None, bundle: list[str] | None = None) -> dict:
-        """``bundle``: replay under exactly these versions ("policy@version:sha256"), refusing any other."""
+    def decide(self, case: dict, *, input_sha256: str | None = None, bundle: list[str] | None = None,
+               judged: set | None = None) -> dict:
+        """``bundle``: replay under exactly these versions ("policy@version:sha256"), refusing any other;
+        ``judged``: of those, the ones the logged decision was judged under (see ``_restrict``)."""
         options = case.get("options") or {}
         lang = options.get("lang", "zh")
         pins = options.get("pin") or {}
@@ -49,9 +54,9 @@ class Decider:
 
         applicant = case["applicant"]
         events = self.facts.events(applicant, case.get("events") or [])
-        only = self._restrict(bundle) if bundle is not None else None
+        only = self._restrict(bundle, judged) if bundle is not None else None
         resolution = resolve(self.registry, applicant, events, pins, include_drafts, only)
-        candidates, denials = evaluate(self.registry, self.facts.applicant(applicant), events, resolution, trace, self.facts)
+        candidates, denials, inapplicable = evaluate(self.registry, self.facts.applicant(applicant), events, resolution, trace, self.facts)
         beaten, settled, conflicts = self.settlement.settle(candidates, case.get("prior_awards") or [], trace)
 
         outcomes, denied, totals = [], [], render.Totals()
@@ -89,6 +94,7 @@ class Decider:
             "notices": [dict(n, message=n["message"][lang]) for n in resolution.notices],
             "outcomes": outcomes,
             "denials": [d for _, d in denied],
+            "inapplicable": render.inapplicable(inapplicable, lang),
             **totals.rendered(),
         }
         if options.get("explain"):

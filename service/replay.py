@@ -10,9 +10,13 @@ import orjson
 from .decide import BundleMismatch, Decider
 from .log import LogRecord
 from .resolve import PinError
+from .rulebook.loader import revision_key
 from .validate.request import CaseValidator
 
 IGNORED = frozenset({"decision_id", "evaluated_at"})  # differ on every evaluation, by design
+# fields a decision gained after some records were logged, with the value they take wherever the
+# recorded versions could not fill them: absent from such a record, that value is no difference
+ADDED_LATER = {"inapplicable": []}  # only denials: said_once versions (revision 3 on) report one
 
 
 def replay_record(decider: Decider, validator: CaseValidator, record: LogRecord) -> dict:
@@ -27,7 +31,7 @@ def replay(decider: Decider, validator: CaseValidator, input_text: str, logged: 
     bundle = (logged.get("bundle") or {}).get("versions") if isinstance(logged, dict) else None
     try:
         replayed = decider.decide(case, input_sha256=hashlib.sha256(input_text.encode("utf-8")).hexdigest(),
-                                  bundle=list(bundle) if bundle is not None else None)
+                                  bundle=list(bundle) if bundle is not None else None, judged=judged_under(logged))
     except BundleMismatch as error:
         held = {entry.rsplit(":", 1)[0]: entry for entry in decider.bundle["versions"]}
         return _different([{"path": f"bundle/versions/{bundle.index(entry)}", "logged": entry,
@@ -36,9 +40,20 @@ def replay(decider: Decider, validator: CaseValidator, input_text: str, logged: 
         return _different([{"path": "options/pin", "logged": (logged.get("options") or {}).get("pin"),
                             "replayed": str(error)}])
     replayed = orjson.loads(orjson.dumps(replayed))  # as it would have been logged: tuples → lists, …
+    for name, empty in ADDED_LATER.items():
+        if name not in logged and replayed.get(name) == empty:
+            del replayed[name]
     found = differences({k: v for k, v in logged.items() if k not in IGNORED},
                         {k: v for k, v in replayed.items() if k not in IGNORED})
     return _different(found) if found else {"status": "identical"}
+
+
+def judged_under(logged: dict) -> set:
+    """The bundle entries of the versions a logged decision was judged under: those must be held
+    byte for byte to replay it; the rest of its bundle (a draft not asked for, edited since) is
+    taken by key, and any effect of that edit shows as a difference."""
+    return {f"{revision_key(r['policy'], r['version'], r.get('revision', 1))}:{r['sha256']}"
+            for r in logged.get("rulesets") or [] if isinstance(r, dict) and "sha256" in r}
 
 
 def _different(found: list[dict]) -> dict:

@@ -12,7 +12,7 @@ from tests.helpers import CASES_DIR, GOOD_ATTRIBUTES, ROOT
 
 FILES = sorted(CASES_DIR.glob("**/*.yaml"))
 SPEC_KEYS = {"name", "case", "expect", "errors", "note", "xfail", "documents"}
-EXPECT_KEYS = {"outcomes", "denials", "totals", "what_if_totals", "ceiling_totals", "exact", "why"}
+EXPECT_KEYS = {"outcomes", "denials", "inapplicable", "totals", "what_if_totals", "ceiling_totals", "exact", "why"}
 
 
 def _event_count(spec: dict) -> int:
@@ -77,8 +77,12 @@ LATE = {"measure": "qz-htz/2.1", "event": "e2", "reason": "outside_window"}
 OTHER_DOC = {"measure": "gx-htz/12.1", "event": "e1", "reason": "not_eligible", "condition": "new_enterprise"}
 
 
-def _decision(outcomes=(), denials=()):
-    return {"outcomes": list(outcomes), "denials": list(denials), "totals": {}}
+NOT_NATIONAL = {"measure": "gx-htz/23.1", "policy": "gx-htz", "condition": "national_zone", "events": ["r21", "r22"],
+                "what_if": False}
+
+
+def _decision(outcomes=(), denials=(), inapplicable=()):
+    return {"outcomes": list(outcomes), "denials": list(denials), "inapplicable": list(inapplicable), "totals": {}}
 
 
 def test_a_listed_outcome_passes():
@@ -141,12 +145,58 @@ def test_exact_false_without_why_is_refused():
     assert refusals(dict(expect, exact=None, why="no exact: false"), 1)
 
 
+def test_a_listed_inapplicable_entry_passes():
+    decision = _decision([GRANT], [], [NOT_NATIONAL])
+    expect = {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}],
+              "inapplicable": [{"measure": "gx-htz/23.1", "condition": "national_zone", "events": ["r21", "r22"]}]}
+    assert check(decision, expect) == []
+
+
+def test_an_inapplicable_entry_must_match_its_events_and_condition():
+    decision = _decision([], [], [NOT_NATIONAL])
+    failures = check(decision, {"inapplicable": [{"measure": "gx-htz/23.1", "events": ["r22"]}]})
+    assert failures and "inapplicable: no match" in failures[0]
+    failures = check(decision, {"inapplicable": [{"measure": "gx-htz/23.1", "condition": "regional_zone"}]})
+    assert failures and "inapplicable: no match" in failures[0]
+
+
+def test_an_expected_inapplicable_entry_that_the_decision_lacks_fails():
+    failures = check(_decision([], [dict(OTHER_DOC, measure="gx-htz/23.1")]),
+                     {"inapplicable": [{"measure": "gx-htz/23.1", "condition": "national_zone"}]})
+    assert any("inapplicable: no match" in f for f in failures)
+    assert any("denials: unexpected" in f for f in failures), "the measure named: its denial must be listed"
+
+
+def test_an_unlisted_inapplicable_entry_of_a_named_measure_fails():
+    # a case that names gx-htz/23.1 (here by a denial) accounts for its inapplicable entry too
+    failures = check(_decision([], [dict(OTHER_DOC, measure="gx-htz/23.1", event="n1")], [NOT_NATIONAL]),
+                     {"denials": [{"measure": "gx-htz/23.1", "event": "n1"}]})
+    assert len(failures) == 1 and "inapplicable: unexpected of a measure the case names" in failures[0]
+
+
+def test_an_inapplicable_entry_of_an_unnamed_measure_is_not_checked():
+    assert check(_decision([GRANT], [], [NOT_NATIONAL]), {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}]}) == []
+
+
+def test_exact_true_checks_every_inapplicable_entry():
+    expect = {"outcomes": [{"measure": "qz-htz/2.1", "event": "e1"}], "exact": True}
+    failures = check(_decision([GRANT], [], [NOT_NATIONAL]), expect)
+    assert len(failures) == 1 and "inapplicable: unexpected" in failures[0] and "gx-htz/23.1" in failures[0]
+    assert check(_decision([GRANT]), dict(expect, inapplicable=[])) == []
+
+
+def test_an_inapplicable_item_needs_a_measure_but_no_event():
+    assert refusals({"inapplicable": [{"condition": "national_zone"}]}, 2)
+    assert refusals({"inapplicable": [{"measure": "gx-htz/23.1"}]}, 5) == []
+
+
 @pytest.mark.parametrize("expect", [
     {},
     {"totals": {"CNY": "200000.00"}},
     {"denials": []},
+    {"inapplicable": []},
     {"exact": True},
-], ids=["empty", "totals-only", "empty-denials", "exact-only"])
+], ids=["empty", "totals-only", "empty-denials", "empty-inapplicable", "exact-only"])
 def test_an_expectation_that_asserts_nothing_is_refused(expect):
     assert refusals(expect, 1)
 

@@ -237,7 +237,7 @@ def test_an_open_window_whose_words_end_it_is_refused(tmp_path):
 def test_validate_reports_the_figure_problem(tmp_path, capsys):
     directory = tmp_path / "rulesets"
     shutil.copytree(RULESETS_DIR, directory)
-    path = directory / "qz-htz" / "2021-12-30.r2.yaml"  # the current revision: a superseded one is held as it was
+    path = directory / "qz-htz" / "2021-12-30.r3.yaml"  # the current revision: a superseded one is held as it was
     text = path.read_text(encoding="utf-8")
     assert text.count('amount: "200000.00"') == 1
     path.write_text(text.replace('amount: "200000.00"', 'amount: "300000.00"'), encoding="utf-8")

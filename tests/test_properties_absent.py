@@ -584,7 +584,8 @@ def test_every_seed_omission_leaves_no_not_eligible_on_what_it_reads(decider, va
           f"owed a missing_data, {named} of them naming the omitted field; read by a rule and stated by no "
           f"seed: {sorted(corpus.unseeded)}; missing_data owed per version: {dict(sorted(by_version.items()))}")
     tri_state = {v.key for v in decider.registry.all_versions() if v.absent_facts == "missing_data"}
-    assert set(by_version) == tri_state, f"some document is not put to the test: {tri_state - set(by_version)}"
+    # every current missing_data revision is put to the test (a seed pinned to an older one may add it)
+    assert tri_state <= set(by_version), f"some document is not put to the test: {tri_state - set(by_version)}"
     assert checked > 1000 and len(corpus.fields) > 50 and not corpus.unseeded, "the corpus no longer covers the rules it is meant to"
     assert not problems, "\n".join(problems)
 

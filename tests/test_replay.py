@@ -15,18 +15,18 @@ from service.log import from_env
 from service.replay import differences, replay_record
 from service.rulebook.registry import Registry
 
-from tests.helpers import RULESETS_DIR
+from tests.helpers import QZ_CURRENT, RULESETS_DIR
 from tests.test_log import BACKENDS, PROBLEM, close_log, hte_case, post, target  # noqa: F401 (fixture)
 
-QZ = "qz-htz@2021-12-30"
+QZ = "qz-htz@2021-12-30#r3"  # the revision that decides hte_case()
 
 
 @pytest.fixture(scope="module")
 def changed_rulesets(tmp_path_factory):
-    """A copy of the rulesets whose qz-htz file grants 2.1 a different amount."""
+    """A copy of the rulesets whose current qz-htz revision grants 2.1 a different amount."""
     directory = tmp_path_factory.mktemp("rulesets") / "rulesets"
     shutil.copytree(RULESETS_DIR, directory)
-    path = directory / "qz-htz" / "2021-12-30.yaml"
+    path = directory / "qz-htz" / QZ_CURRENT.name
     text = path.read_text(encoding="utf-8")
     assert text.count('amount: "200000.00"}') == 1
     path.write_text(text.replace('amount: "200000.00"}', 'amount: "250000.00"}'), encoding="utf-8")
@@ -80,6 +80,32 @@ def test_replay_under_changed_law_is_different(target, decider, changed_decider,
     assert lines[0] == f"seq 1: replay differs at bundle/versions/{index}"
     assert cli(["verify"]) == 0  # under the law it was decided by: sound
     close_log(app)
+
+
+def test_an_edited_file_the_decision_was_not_judged_under_does_not_stop_its_replay(decider, validator, tmp_path):
+    """A draft not asked for is in every bundle; editing it (drafts may change) leaves the logged
+    decisions that did not use it replayable: only the files a decision was judged under must be
+    held byte for byte."""
+    from service.replay import replay
+    from service.validate.request import CaseValidator
+    directory = tmp_path / "rulesets"
+    shutil.copytree(RULESETS_DIR, directory)
+    draft = directory / "gx-etdz" / "2021-01-01.yaml"
+    draft.write_text(draft.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    edited = Decider(Registry.load(directory))
+    import orjson
+    text = orjson.dumps(hte_case()).decode()
+    case, errors = validator.validate(orjson.loads(text))
+    assert errors == []
+    logged = orjson.loads(orjson.dumps(decider.decide(case, input_sha256=hashlib.sha256(text.encode()).hexdigest())))
+    assert not any(r["policy"] == "gx-etdz" for r in logged["rulesets"])
+    assert any(e.startswith("gx-etdz@") for e in logged["bundle"]["versions"])
+    assert replay(edited, CaseValidator(edited.vocab, edited.registry), text, logged) == {"status": "identical"}
+    # a file it was judged under, edited, is still refused
+    judged = directory / "qz-htz" / QZ_CURRENT.name
+    judged.write_text(judged.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    again = Decider(Registry.load(directory))
+    assert replay(again, CaseValidator(again.vocab, again.registry), text, logged)["status"] == "different"
 
 
 @pytest.mark.parametrize("target", BACKENDS, indirect=True)

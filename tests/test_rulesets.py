@@ -237,7 +237,7 @@ def test_a_shared_cap_declared_differently_by_two_documents_is_refused(tmp_path)
 
 def test_a_cap_naming_a_measure_no_document_defines_is_refused(tmp_path):
     directory = _copy_rulesets(tmp_path)
-    path = directory / "gx-htz" / "2021-08-04.r2.yaml"  # shared caps are checked across the current revisions
+    path = directory / "gx-htz" / "2021-08-04.r3.yaml"  # shared caps are checked across the current revisions
     text = path.read_text(encoding="utf-8")
     assert "gx-etdz/7.2]" in text
     path.write_text(text.replace("gx-etdz/7.2]", "gx-etdz/7.9]", 1), encoding="utf-8")

@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("diff", help="impact of a rule change over a corpus of cases")
     parser.add_argument("--from", dest="from_", required=True, metavar="POLICY@VERSION")
     parser.add_argument("--to", required=True, metavar="POLICY@VERSION")
-    parser.add_argument("--cases", required=True, type=Path, help="JSON lines of requests, or a YAML case file")
+    parser.add_argument("--cases", required=True, type=Path, help="JSON lines of requests, a YAML case file, or a directory of case files")
     parser.add_argument("--rulesets", type=Path, default=None, help="ruleset directory of both sides (default: the service's)")
     parser.add_argument("--from-rulesets", type=Path, default=None, help="ruleset directory of the --from side")
     parser.add_argument("--to-rulesets", type=Path, default=None, help="ruleset directory of the --to side")
@@ -57,7 +57,11 @@ def parse_ref(text: str) -> tuple[str, str]:
 
 
 def load_corpus(path: Path) -> list[tuple[str, object]]:
-    """(label, request body or DiffError) for each case of the file."""
+    """(label, request body or DiffError) for each case of the file, or of every case file
+    under a directory (``tests/cases/lz-htz``)."""
+    if path.is_dir():
+        return [(f"{file.relative_to(path)}: {label}", payload)
+                for file in sorted(path.glob("**/*.yaml")) for label, payload in load_corpus(file)]
     if path.suffix in (".yaml", ".yml"):
         from ..casefiles import load_cases
 
@@ -98,6 +102,9 @@ def _states(decision: dict) -> dict:
         granted[(o["measure"], o["event"])].append((o.get("amount"), o.get("amount_max"), o.get("floor"), o.get("currency")))
     for d in decision["denials"]:
         denied[(d["measure"], d["event"])].add((d["reason"], d.get("condition") or ""))
+    for entry in decision.get("inapplicable", ()):  # one entry for all its events: a denial of each here
+        for event in entry["events"]:
+            denied[(entry["measure"], event)].add(("inapplicable", entry["condition"]))
     return {key: (tuple(sorted(granted.get(key, ()), key=str)), tuple(sorted(denied.get(key, ()))))
             for key in set(granted) | set(denied)}
 

@@ -23,7 +23,7 @@ from itertools import product
 from ..engine import Rule, Ruleset
 from ..rulebook.conditions import Atom, Ref, stated, to_engine, unstated
 from ..rulebook.loader import MICRO, Measure, RulesetVersion
-from ..vocabulary import APPLICANT_PREFIX, Vocabulary, vocabulary
+from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX, Vocabulary, vocabulary
 from .facts import HTE_STATUS, event_defaults
 from .missing import Unstated, guarded, unknown_when
 from .run import candidate_id
@@ -59,12 +59,15 @@ class CompiledVersion:
     phase_types: frozenset  # the event types that rules waiting for the phase fact start from
     applicant_attributes: frozenset  # the applicant attributes a rule tests, on the applicant or an event fact
     reads_absent_as_default: bool  # absent_facts: read_as_false (the first encodings)
+    standing: dict  # measure id -> the ids of its conditions on what the applicant is (see standing_conditions)
+    zone_may_be_unstated: bool  # absent_zone: missing_data: the applicant's facts leave out a zone it did not name
 
 
 def compile_version(version: RulesetVersion, vocab: Vocabulary | None = None) -> CompiledVersion:
     vocab = vocab or vocabulary()
     tri_state = version.absent_facts == "missing_data"
-    unstated_field = Unstated(vocab) if tri_state else None
+    zone_may_be_unstated = tri_state and version.absent_zone == "missing_data"
+    unstated_field = Unstated(vocab, zone_may_be_unstated) if tri_state else None
     if tri_state:
         _refuse_unstated_negations(version, vocab)
     rules: list[Rule] = _eligibility_rules(version, unstated_field)
@@ -87,7 +90,29 @@ def compile_version(version: RulesetVersion, vocab: Vocabulary | None = None) ->
     return CompiledVersion(Ruleset(version.key, rules), trims,
                            frozenset(t for rule in rules for t in _fact_types(rule.condition)),
                            frozenset(_trigger_type(pattern) for pattern in gated),
-                           _applicant_attributes(version, fields), not tri_state)
+                           _applicant_attributes(version, fields), not tri_state,
+                           _standing(version), zone_may_be_unstated)
+
+
+def _standing(version: RulesetVersion) -> dict:
+    """Only a version that says its denials once (``denials: said_once``) reports a measure
+    inapplicable: an earlier one keeps the per-event denials its logged decisions hold."""
+    if version.denials != "said_once":
+        return {}
+    return {m.id: standing for m in version.measures if (standing := standing_conditions(m))}
+
+
+STANDING_FIELDS = frozenset(APPLICANT_PREFIX + name for name in APPLICANT_FIELDS)
+
+
+def standing_conditions(measure: Measure) -> tuple[str, ...]:
+    """The ids of the measure's conditions on the trigger that read nothing but what the applicant
+    is (its kind, zone, city, zone level and type), in the measure's order: the same on every event
+    of the case, so that one failing makes the measure inapplicable to the applicant, not denied
+    per event. An attribute (``operates_honestly``) or an event's field is not standing."""
+    return tuple(cond.id for cond in measure.conditions
+                 if cond.on == "trigger" and all(atom.field in STANDING_FIELDS and not isinstance(atom.value, Ref)
+                                                 for conj in cond.alternatives + cond.negation for atom in conj))
 
 
 def _refuse_unstated_negations(version: RulesetVersion, vocab: Vocabulary) -> None:
@@ -277,7 +302,11 @@ def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Un
         if condition is not None:
             rules.append(Rule(f"{measure.id}:grant:{n}", {"all": condition}, _grant_action(version, measure, case)))
     join_match = _merge(*[{j.alias: list(j.match[0])} for j in measure.joins if len(j.match) == 1])
+    standing = set(standing_conditions(measure)) if anchor == "trigger" and version.denials == "said_once" else set()
     for cond in measure.conditions:
+        if cond.id in standing:
+            rules += _standing_denial_rules(version, measure, cond, may_be_absent)
+            continue
         for k, conj in enumerate(cond.negation):
             condition = patterns(_merge(join_match, {cond.on: list(conj)}), anchor_role="in")
             if condition is not None:
@@ -316,6 +345,27 @@ def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Un
             {"all": patterns(join_match, anchor_role=role)},
             _deny_action(version, measure, reason, None, None),
         ))
+    return rules
+
+
+# a trigger event its version judges, in its window or out of it (a draft not asked for is not judged)
+JUDGED = (Atom("role", "neq", "ctx"), Atom("role", "neq", "draft"))
+
+
+def _standing_denial_rules(version: RulesetVersion, measure: Measure, cond, may_be_absent) -> list[Rule]:
+    """A condition on what the applicant is, judged on the trigger alone: without the joins (a
+    missing previous year's ranking says nothing to a measure the applicant can never have) and
+    out of the window too (run.py then reports the measure inapplicable and drops its other denials)."""
+    rules = []
+    for k, conj in enumerate(cond.negation):
+        atoms = {"trigger": list(JUDGED) + list(conj)}
+        if may_be_absent is not None:
+            atoms = guarded(atoms, may_be_absent)
+            if atoms is None:
+                continue
+        pattern = {"e": _pattern({"t": "ev", "type": measure.trigger}, atoms["trigger"])}
+        rules.append(Rule(f"{measure.id}:deny:{cond.id}:{k}", {"all": [pattern]},
+                          _deny_action(version, measure, "not_eligible", cond.id, cond.explain)))
     return rules
 
 

@@ -24,7 +24,7 @@ from itertools import product
 from typing import Callable
 
 from ..rulebook.conditions import Atom, Ref, stated, unstated
-from ..vocabulary import Vocabulary
+from ..vocabulary import APPLICANT_PREFIX, Vocabulary
 
 # at most this many rules per unstated field of an alternative: past it, the alternatives with the
 # most ways to fail are left out of the rule (the decision is the same; a denial may then name a
@@ -37,18 +37,20 @@ MayBeAbsent = Callable[[str, str], bool]  # (pattern, field) -> whether the case
 class Unstated:
     """Which fields of which patterns a case may leave unstated, for one version's patterns."""
 
-    def __init__(self, vocab: Vocabulary):
+    def __init__(self, vocab: Vocabulary, zone_may_be_unstated: bool = False):
         self.vocab = vocab
+        # absent_zone: missing_data: an applicant that names no zone has not said it is in none
+        self.zone_may_be_unstated = zone_may_be_unstated
 
     def of_applicant(self, field: str) -> bool:
-        return self.vocab.applicant_field_may_be_absent(field)
+        return (field == "zone" and self.zone_may_be_unstated) or self.vocab.applicant_field_may_be_absent(field)
 
     def for_patterns(self, types: dict) -> MayBeAbsent:
         """``types``: pattern name (``trigger``, a join alias) -> event type."""
-        vocab = self.vocab
+        vocab, zone_field = self.vocab, (APPLICANT_PREFIX + "zone") if self.zone_may_be_unstated else None
 
         def may_be_absent(pattern: str, field: str) -> bool:
-            return vocab.event_field_may_be_absent(types[pattern], field)
+            return field == zone_field or vocab.event_field_may_be_absent(types[pattern], field)
         return may_be_absent
 
 

@@ -86,20 +86,23 @@ class Evaluation:
 
 
 def evaluate(registry: Registry, about: list[dict], events: list[dict], resolution: Resolution,
-             trace: list[str] | None, builder) -> tuple[list[Candidate], list[Denial]]:
-    """Candidates in canonical order (see ``candidate_order``) and denials.
+             trace: list[str] | None, builder) -> tuple[list[Candidate], list[Denial], list[Denial]]:
+    """Candidates in canonical order (see ``candidate_order``), denials, and the denials that make
+    a measure inapplicable to the applicant (see ``_reported``).
     ``about``: the applicant and incident facts (FactBuilder.applicant);
     ``events``: the full event facts (FactBuilder.events), in canonical order;
     ``trace``: a list to record fired rules in, or None when no one asked;
     ``builder``: the FactBuilder, whose defaults a ``read_as_false`` version reads absent fields as."""
     candidates: list[Candidate] = []
     denials: list[Denial] = []
+    inapplicable: list[Denial] = []
     # in a session an event's id is prefixed, so that no event id can collide with
     # the ids of the applicant, incident, year and phase facts (which skip the core's content hash)
     by_id = {EVENT_ID_PREFIX + f["id"]: f for f in events}
     stated_applicant = about[0]
     as_stated = {"about": about, "applicant": None}  # applicant_<name> fields built when a version tests one
     as_defaults = None
+    as_stated_no_zone = None
     for assignment in resolution.assignments:
         version = assignment.version
         compiled = registry.compiled[version.key]
@@ -110,6 +113,11 @@ def evaluate(registry: Registry, about: list[dict], events: list[dict], resoluti
             if as_defaults is None:
                 as_defaults = {"about": [builder.applicant_defaults | stated_applicant] + about[1:], "applicant": None}
             seen = as_defaults
+        elif compiled.zone_may_be_unstated and not stated_applicant.get("zone"):
+            if as_stated_no_zone is None:
+                unzoned = {k: v for k, v in stated_applicant.items() if k != "zone"}
+                as_stated_no_zone = {"about": [unzoned] + about[1:], "applicant": None}
+            seen = as_stated_no_zone
         else:
             seen = as_stated
         facts_about = seen["about"]
@@ -139,19 +147,34 @@ def evaluate(registry: Registry, about: list[dict], events: list[dict], resoluti
         compiled.ruleset.run_phases([[fact for fact in facts_about if fact["t"] in tested], trimmed], context)
         candidates += context.candidates.values()
         if context.denials:
-            denials += _reported(version, context)
+            said, standing = _reported(version, context, compiled.standing)
+            denials += said
+            inapplicable += standing
     candidates.sort(key=candidate_order)
-    return candidates, denials
+    return candidates, denials, inapplicable
 
 
-def _reported(version, context: Evaluation) -> list[Denial]:
+def _reported(version, context: Evaluation, standing: dict) -> tuple[list[Denial], list[Denial]]:
     """The denials worth saying: none on a (measure, event) that another joined event grants,
-    and no missing_data on a condition the case's stated facts already fail."""
+    and no missing_data on a condition the case's stated facts already fail; and apart from them,
+    one denial per (measure, event) that fails a condition on what the applicant is (``standing``:
+    measure id -> those condition ids, in the measure's order), whose other denials on that event
+    say nothing: the measure does not apply to this applicant."""
     granted = context.candidates
     failed = {(d.measure.id, d.event["id"], d.condition) for d in context.denials.values() if d.reason == "not_eligible"}
-    return [d for d in context.denials.values()
-            if candidate_id(version.key, d.measure.id, d.event["id"]) not in granted
+    not_for_applicant: dict[tuple, Denial] = {}
+    for d in context.denials.values():
+        order = standing.get(d.measure.id, ())
+        if d.reason == "not_eligible" and d.condition in order:
+            key = (d.measure.id, d.event["id"])
+            held = not_for_applicant.get(key)
+            if held is None or order.index(d.condition) < order.index(held.condition):
+                not_for_applicant[key] = d
+    said = [d for d in context.denials.values()
+            if (d.measure.id, d.event["id"]) not in not_for_applicant
+            and candidate_id(version.key, d.measure.id, d.event["id"]) not in granted
             and not (d.reason == "missing_data" and (d.measure.id, d.event["id"], d.condition) in failed)]
+    return said, list(not_for_applicant.values())
 
 
 def unstated_path(event: dict | None, field_name: str) -> str:

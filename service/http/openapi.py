@@ -315,6 +315,21 @@ _RESPONSE_SCHEMAS = {
             "what_if": {"type": "boolean"},
         },
     },
+    "Inapplicable": {
+        "type": "object",
+        "description": "A measure that does not apply to this applicant: a condition on what the applicant is "
+                       "(its kind, zone, city, zone level or type) fails. Said once, not as a denial per event.",
+        "required": ["measure", "policy", "article", "condition", "detail", "citation", "events", "what_if"],
+        "properties": {
+            "measure": _TEXT, "policy": _TEXT, "article": _TEXT,
+            "condition": {"type": "string", "description": "the condition on the applicant that fails"},
+            "detail": {"type": "string", "description": "a sentence in the requested language"},
+            "citation": _TEXT,
+            "events": {"type": "array", "items": _TEXT,
+                       "description": "the ids of the trigger events the measure would have judged, in canonical order"},
+            "what_if": {"type": "boolean", "description": "only drafts hold the measure"},
+        },
+    },
     "Decision": {
         "type": "object",
         "description": "The answer to a case (../shared/docs/contract.md).",
@@ -343,6 +358,9 @@ _RESPONSE_SCHEMAS = {
                 "policy": _TEXT, "version": _TEXT, "status": _TEXT, "message": _TEXT}}},
             "outcomes": {"type": "array", "items": _ref("Outcome")},
             "denials": {"type": "array", "items": _ref("Denial")},
+            "inapplicable": {"type": "array", "items": _ref("Inapplicable"),
+                             "description": "the measures that do not apply to this applicant, one entry each; "
+                                            "in force before what-if, then by policy and the measure's place in its document"},
             "totals": _TOTALS | {"description": "fixed and computed outcomes in force, per currency"},
             "ceiling_totals": _TOTALS | {"description": "ceilings (amount_max) in force, per currency"},
             "what_if_totals": _TOTALS | {"description": "outcomes of drafts, per currency"},

@@ -110,8 +110,14 @@ def denial_from_candidate(cand, reason: str, lang: str, *, beaten=None, settled=
         citation, article = group.cites or measure.cites, group.article or measure.article
     else:
         cap = settled.cap
-        detail = denial_detail(lang, reason, measure=measure.id, cap=cap.id, per=cap.per,
-                               amount=money(cap.amount_fen) if cap.amount_fen is not None else None, count=cap.count)
+        amount = money(cap.amount_fen) if cap.amount_fen is not None else None
+        if reason == "already_granted" and version.denials == "said_once":
+            detail = denial_detail(lang, reason, measure=measure.id, cap=cap.id, per=cap.per, amount=amount,
+                                   count=cap.count, span=cap.span, count_used=settled.count_remaining_before == 0)
+        else:  # the first encodings' sentence: see messages.already_granted_per_event
+            said = "already_granted_per_event" if reason == "already_granted" else reason
+            detail = denial_detail(lang, said, measure=measure.id, cap=cap.id, per=cap.per, amount=amount,
+                                   count=cap.count)
         citation, article = cap.cites or measure.cites, measure.article
     return _denial(version, measure, cand.event, reason, detail, citation, article, None, cand.what_if)
 
@@ -130,6 +136,36 @@ def denial(d, lang: str) -> dict:
     if unstated:
         out["field"] = unstated
     return out
+
+
+def inapplicable(denials: list, lang: str) -> list[dict]:
+    """One entry per measure that a condition on what the applicant is rules out (run.py's
+    ``_reported``), with every trigger event it was judged on, in the case's canonical order;
+    the entries in force before what-if, then by policy and the measure's place in its document.
+    ``denials``: those of every version; a measure judged by several versions takes the condition,
+    article and citation of the first (in force before what-if, then the earliest event)."""
+    by_measure: dict[str, list] = {}
+    for d in sorted(denials, key=lambda d: (d.what_if, d.event["ord"], d.version.key)):
+        by_measure.setdefault(d.measure.id, []).append(d)
+    entries = []
+    for measure_id, found in by_measure.items():
+        first = found[0]
+        version, measure = first.version, first.measure
+        events = sorted({d.event["id"]: d.event["ord"] for d in found}.items(), key=lambda pair: pair[1])
+        entry = {"measure": measure_id, "policy": version.policy, "article": first.article or measure.article,
+                 "condition": first.condition,
+                 "detail": denial_detail(lang, "inapplicable", measure=measure_id,
+                                         condition=first.explain[lang] if first.explain else first.condition),
+                 "citation": first.cites or measure.cites, "events": [event_id for event_id, _ in events],
+                 "what_if": all(d.what_if for d in found)}
+        entries.append(((entry["what_if"], version.policy, _place(version, measure_id), measure_id), entry))
+    entries.sort(key=lambda pair: pair[0])
+    return [entry for _, entry in entries]
+
+
+def _place(version, measure_id: str) -> int:
+    """The measure's place in its document (``gx-htz/3`` before ``gx-htz/23.1``, as the text reads)."""
+    return next(i for i, m in enumerate(version.measures) if m.id == measure_id)
 
 
 def _denial(version, measure, event, reason, detail, citation, article, condition, what_if) -> dict:

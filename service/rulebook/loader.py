@@ -212,6 +212,10 @@ class RulesetVersion:
 
     revision: int = 1  # a corrected encoding of the same law version is a new revision, never an edit
     absent_facts: str = "read_as_false"  # or "missing_data": see LANGUAGE.md, "Absent is not false"
+    # "per_event" (the first encodings, as their decisions were logged) or "said_once": see LANGUAGE.md
+    denials: str = "per_event"
+    # "in_no_zone" (an applicant that names no zone is in none, as revision 2 read it) or "missing_data"
+    absent_zone: str = "in_no_zone"
     key: str = field(default="", repr=False, compare=False)  # policy@version, policy@version#rN from revision 2
 
     def __post_init__(self):
@@ -357,6 +361,8 @@ class _Checker:
             raw=raw,
             revision=revision,
             absent_facts=raw.get("absent_facts", "read_as_false"),
+            denials=raw.get("denials", "per_event"),
+            absent_zone=raw.get("absent_zone", "in_no_zone"),
         )
 
     # -- eligibility -------------------------------------------------------
