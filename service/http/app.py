@@ -12,13 +12,14 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ..decide import Decider, canonical_sha256
 from ..engine import is_patched_build
 from ..resolve import PinError
+from ..validate.limits import DEFAULT_MAX_BODY
 from ..validate.request import CaseValidator
 from .problems import header_lang, localized, problem, problem_lang
 from . import batch_routes, history_routes, openapi
 from . import log_routes
+from .body import read_json, refused
 
 log = logging.getLogger("service")
-DEFAULT_MAX_BODY = 1_000_000  # bytes
 LOCALIZED_HTTP_ERRORS = ("not-found", "method-not-allowed")  # the others keep werkzeug's English
 
 
@@ -35,17 +36,13 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
 
     @app.post("/v1/decisions")
     def decisions():
-        if request.mimetype != "application/json":
-            return localized(415, "unsupported-media-type", header_lang(), detail="send-case-as-json")
-        raw = request.get_data(cache=False)
-        try:
-            payload = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as error:
-            return localized(400, "malformed-json", header_lang(), args={"error": error})
+        payload, refusal = read_json(request, app.config["MAX_CONTENT_LENGTH"], detail="send-case-as-json")
+        if refusal is not None:
+            return refusal
         lang = problem_lang(payload)
         case, errors = validator.validate(payload, fallback_lang=lang)
         if errors:
-            return localized(400, "invalid-case", lang, args={"count": len(errors)}, errors=errors)
+            return refused(400, "invalid-case", lang, errors, args={"count": len(errors)})
         decision_id = str(uuid.uuid4())
         try:
             decision = decider.decide(case, input_sha256=canonical_sha256(payload))
