@@ -1,4 +1,4 @@
-"""HTTP: POST /v1/decisions, GET /v1/rulesets, GET /healthz."""
+"""HTTP: POST /v1/decisions, GET /v1/rulesets, GET /healthz (liveness), GET /readyz (readiness)."""
 from __future__ import annotations
 
 import json
@@ -20,6 +20,7 @@ from . import log_routes
 log = logging.getLogger("service")
 DEFAULT_MAX_BODY = 1_000_000  # bytes
 LOCALIZED_HTTP_ERRORS = ("not-found", "method-not-allowed")  # the others keep werkzeug's English
+HEADERS_KEPT = ("Allow", "Retry-After")  # of werkzeug's HTTP errors, on the problem answered instead
 
 
 def _json(body, status: int = 200) -> Response:
@@ -71,10 +72,17 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
             for policy, versions in sorted(decider.registry.versions.items())
         ]})
 
+    # liveness touches nothing but memory: it answers in milliseconds whatever the log does
+    alive = json.dumps({"status": "ok", "engine": decider.engine, "patched_engine": is_patched_build(),
+                        "rulesets": len(decider.registry.compiled)}, ensure_ascii=False)
+
     @app.get("/healthz")
     def healthz():
-        return _json({"status": "ok", "engine": decider.engine, "patched_engine": is_patched_build(),
-                      "rulesets": len(decider.registry.compiled)})
+        return Response(alive, status=200, mimetype="application/json")
+
+    @app.get("/readyz")
+    def readyz():
+        return log_routes.readiness()
 
     # -- route modules: each adds its routes with register(app, decider, validator) --
     log_routes.register(app, decider, validator)
@@ -90,8 +98,14 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
     def http_error(error):
         kind = error.name.lower().replace(" ", "-")
         if kind in LOCALIZED_HTTP_ERRORS:
-            return localized(error.code, kind, header_lang())
-        return problem(error.code, error.name, error.description, kind=kind)
+            response = localized(error.code, kind, header_lang())
+        else:
+            response = problem(error.code, error.name, error.description, kind=kind)
+        for name in HEADERS_KEPT:  # a 405 must say what is allowed (RFC 9110 15.5.6)
+            value = dict(error.get_headers()).get(name)
+            if value:
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def crash(error):  # pragma: no cover - defensive

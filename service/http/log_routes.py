@@ -83,3 +83,19 @@ def _find(app: Flask, decision_id: str):
         return problem(404, "Unknown decision", f"no decision {decision_id} in the decision log",
                        kind="unknown-decision", decision_id=decision_id)
     return record
+
+
+def readiness() -> Response:
+    """GET /readyz: 200 while a decision could be logged now; else a 503 saying why
+    (the log cannot be written, or its lock cannot be had within a short probe)."""
+    decision_log: DecisionLog | None = current_app.extensions.get(EXTENSION)
+    if decision_log is None:
+        return Response(json.dumps({"status": "ready", "decision_log": "off"}), status=200, mimetype="application/json")
+    reason = decision_log.ready()
+    if reason is None:
+        return Response(json.dumps({"status": "ready", "decision_log": decision_log.backend.describe()}),
+                        status=200, mimetype="application/json")
+    response = problem(503, "Not ready", f"decisions cannot be logged now: {reason}", kind="not-ready",
+                       decision_log=decision_log.backend.describe())
+    response.headers["Retry-After"] = str(LogError.retry_after)
+    return response
