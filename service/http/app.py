@@ -16,6 +16,7 @@ from ..validate.request import CaseValidator
 from .problems import header_lang, localized, problem, problem_lang
 from . import batch_routes, history_routes, openapi
 from . import log_routes
+from .deadline import BodyDeadline
 
 log = logging.getLogger("service")
 DEFAULT_MAX_BODY = 1_000_000  # bytes
@@ -113,4 +114,5 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
         log.exception("request failed %s", decision_id)
         return localized(500, "internal", header_lang(), detail="internal-request", decision_id=decision_id)
 
+    app.wsgi_app = BodyDeadline(app.wsgi_app)  # a slow body costs its connection, not a thread for long
     return app
