@@ -183,7 +183,13 @@ class SQLiteBackend(Backend):
             return f"cannot open the log for writing: {error}"
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
+            try:
+                # a file SQLite could open only for reading still grants BEGIN IMMEDIATE:
+                # a write statement (of no row, rolled back) is what finds it out
+                if self.has_schema(conn.cursor()):
+                    conn.execute("DELETE FROM decision_log WHERE seq < 0")
+            finally:
+                conn.execute("ROLLBACK")
         except sqlite3.Error as error:
             return ("the log's write lock is held elsewhere" if self.is_busy(error)
                     else f"the log cannot be written: {error}")
