@@ -23,7 +23,7 @@ RUN useradd --system --no-create-home rules \
  && mkdir -p /app/data && chown rules:rules /app/data
 USER rules
 VOLUME /app/data
-ENV BIND=0.0.0.0:8080 WORKERS=2 THREADS=16
+ENV BIND=0.0.0.0:8080 WORKERS=2 THREADS=32
 EXPOSE 8080
 # Readiness, not liveness: unhealthy while decisions cannot be logged (the log
 # unwritable, its lock held elsewhere). The port is BIND's; a wildcard host is

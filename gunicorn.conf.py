@@ -6,7 +6,8 @@
 # the connection closed). So a client that announces a body and trickles it holds
 # a thread for seconds, not for as long as it likes; threads are plenty (they wait
 # on sockets, the GIL serialises the engine anyway) so that a handful of such
-# clients leave the others served. Behind a buffering proxy (nginx's default
+# clients leave the others served: 32 threads, so that even all 16 slow clients
+# of the test landing on one worker leave it threads for the others. Behind a buffering proxy (nginx's default
 # proxy_request_buffering on) none of this is reached.
 import os
 
@@ -14,7 +15,7 @@ preload_app = True
 bind = os.environ.get("BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("WORKERS", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("THREADS", "16"))
+threads = int(os.environ.get("THREADS", "32"))
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "256"))  # connections a worker holds at once
 keepalive = 2
 timeout = 30  # a worker silent this long (a request stuck in the engine) is killed and replaced

@@ -145,7 +145,7 @@ def test_slow_bodies_are_cut_and_the_others_served(tmp_path):
     decisions_meanwhile = [took for at, took in decisions if at < first_cut]
     assert health_meanwhile and decisions_meanwhile, "nothing was served while the slow clients held their connections"
     figure(f"{SLOW_CLIENTS} slow-body clients (8 trickling, 8 silent), RAC_BODY_TIMEOUT={BODY_TIMEOUT:g} s, "
-           f"2 workers × 16 threads")
+           f"2 workers × 32 threads")
     figure(f"/healthz alone before: {baseline:.1f} ms; while all 16 held on: {ms(health_meanwhile)}; "
            f"whole run: {ms([t for _, t in health])}")
     figure(f"decisions while all 16 held on: {ms(decisions_meanwhile)}; whole run: {ms([t for _, t in decisions])}")
