@@ -284,6 +284,17 @@ def _paths() -> dict:
             "tags": ["service"], "operationId": "health", "summary": "Liveness, engine build, number of compiled rulesets",
             "responses": {"200": {"description": "ok", "content": _json_content(_ref("Health"))}},
         }},
+        "/readyz": {"get": {
+            "tags": ["service"], "operationId": "ready",
+            "summary": "Readiness: whether a decision could be logged now (the log writable, its lock to be had)",
+            "responses": {
+                "200": {"description": "ready", "content": _json_content({
+                    "type": "object", "required": ["status", "decision_log"],
+                    "properties": {"status": {"const": "ready"}, "decision_log": _TEXT}})},
+                "503": {"description": "not ready: the detail says why; see Retry-After",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        "content": {"application/problem+json": {"schema": _ref("Problem")}}}},
+        }},
         "/openapi.json": {"get": {
             "tags": ["service"], "operationId": "openapi", "summary": "This document",
             "responses": {"200": {"description": "the OpenAPI document", "content": _json_content({"type": "object"})}},
