@@ -54,6 +54,9 @@ CATALOGUE = {
     "city_unknown": ("未知城市“{value}”；最接近的已知城市：{closest}", "unknown city '{value}'; closest known cities: {closest}"),
     "contradicts_zone": ("{field} 为“{stated}”，与园区登记不符：{zone}（{name}）的 {field} 为“{registered}”",
                          "{field} '{stated}' contradicts the zone registry: {zone} ({name}) has {field} '{registered}'"),
+    "one_per_year": ("每年{of}只能有一个 {type} 事件：{year} 年已有事件“{other}”（events/{other_index}）",
+                     "only one {type} event per year{of}: {year} already has event '{other}' (events/{other_index})"),
+    "one_per_year_of": ("及每个 {field}（此处为 {value}）", " and {field} (here {value})"),
 }
 
 

@@ -15,6 +15,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 
 from ..vocabulary import Vocabulary, vocabulary
 from ..zones import Zones, zones
+from . import one_per_year
 from .messages import DEFAULT_LANG, LANGS, Messages, requested_lang
 from .prior_awards import PriorAwardLaw, bundled_prior_award_law
 
@@ -379,6 +380,7 @@ class CaseValidator:
                     continue
                 events.append(event)
         errors += self.prior_award_law.problems(payload, already=errors)
+        errors += one_per_year.problems(payload, m, already=errors)
         if errors:
             errors.sort(key=lambda e: _path_key(e["path"]))
             return None, errors
