@@ -85,6 +85,11 @@ class Evaluation:
                 self.trace_rule(f"{measure.id} denied on {event['id']}: {reason}" + (f" ({condition})" if condition else ""))
 
 
+def aggregate_facts(aggregates, facts):
+    from .compile import aggregate_facts as derive  # compile imports this module
+    return derive(aggregates, facts)
+
+
 def evaluate(registry: Registry, about: list[dict], events: list[dict], resolution: Resolution,
              trace: list[str] | None, builder) -> tuple[list[Candidate], list[Denial]]:
     """Candidates in canonical order (see ``candidate_order``) and denials.
@@ -134,7 +139,10 @@ def evaluate(registry: Registry, about: list[dict], events: list[dict], resoluti
         # order, so the rules it wakes see every event; no action on an event derives
         # a fact, so nothing needs draining between them. It only wakes rules that
         # start from an event of certain types.
-        if not compiled.phase_types.isdisjoint([fact["type"] for fact in trimmed]):
+        if compiled.aggregates:
+            # what the rules that would scan every pair of events read instead (compile.Leaner)
+            trimmed += aggregate_facts(compiled.aggregates, trimmed)
+        if not compiled.phase_types.isdisjoint([fact.get("type") for fact in trimmed]):
             trimmed.append({"t": "ph", "id": "ph", "n": 3})
         compiled.ruleset.run_phases([[fact for fact in facts_about if fact["t"] in tested], trimmed], context)
         candidates += context.candidates.values()
