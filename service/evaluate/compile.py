@@ -24,7 +24,7 @@ from ..engine import Rule, Ruleset
 from ..rulebook.conditions import Atom, Ref, stated, to_engine, unstated
 from ..rulebook.loader import MICRO, Measure, RulesetVersion
 from ..vocabulary import APPLICANT_PREFIX, Vocabulary, vocabulary
-from .facts import HTE_STATUS, event_defaults
+from .facts import HTE_STATUS, Aggregate, event_defaults, ref_of as _ref, split_test as _split
 from .missing import Unstated, guarded, unknown_when
 from .run import candidate_id
 
@@ -492,39 +492,8 @@ _UPPER = {"$lte": 0, "$lt": -1}
 _RANGE = {"$lt": "min", "$lte": "min", "$gt": "max", "$gte": "max"}
 
 
-@dataclass(frozen=True)
-class Aggregate:
-    """One ``agg`` fact per value of ``group`` over the events of ``event_type`` that pass ``tests``."""
-    key: str
-    event_type: str
-    tests: tuple  # engine tests reading the fact alone (literals, its own fields)
-    group: tuple  # fields another pattern's are equal to
-    field: str | None  # the field an inequality compares; None: that such an event exists
-    keep: str | None  # "min" or "max" of it
-
-
 def _tests(pattern: dict) -> list:
     return list(pattern["$and"]) if "$and" in pattern else [pattern]
-
-
-def _ref(value) -> tuple[str, str, int] | None:
-    """(alias, field, offset) of a reference to a pattern's field, else None (a literal)."""
-    if not isinstance(value, dict):
-        return None
-    if "$add" in value:
-        inner = _ref(value["$add"]["$l"])
-        return None if inner is None else (inner[0], inner[1], inner[2] + value["$add"]["$r"])
-    ((alias, field),) = value.items()
-    return alias, field, 0
-
-
-def _split(test: dict) -> tuple[str, str, object]:
-    """(operator, field, value) of one engine test; ``$eq`` for ``{field: value}``."""
-    ((key, value),) = test.items()
-    if key.startswith("$"):
-        ((field, operand),) = value.items()
-        return key, field, operand
-    return "$eq", key, value
 
 
 def _aliases_read(pattern) -> set:
@@ -626,57 +595,3 @@ def _by_year(patterns: list, reads: frozenset) -> list[list]:
             variants.append(patterns[:k] + [{alias: {"$and": rest + [year]}}] + patterns[k + 1:])
         return variants
     return [patterns]
-
-
-_COMPARE = {"$eq": lambda a, b: a == b, "$neq": lambda a, b: a != b, "$lt": lambda a, b: a < b,
-            "$lte": lambda a, b: a <= b, "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b}
-
-
-def _passes(fact: dict, tests: tuple) -> bool:
-    """Whether the fact passes tests of its own fields, as the core judges them: a test on a
-    field the fact lacks fails (but ``$nex``)."""
-    for test in tests:
-        op, field, value = _split(test)
-        if op == "$ex" or op == "$nex":
-            if (field in fact) != (op == "$ex"):
-                return False
-            continue
-        if field not in fact:
-            return False
-        ref = _ref(value)
-        if ref is not None:
-            if ref[1] not in fact:
-                return False
-            value = fact[ref[1]] + ref[2]
-        try:
-            if not _COMPARE[op](fact[field], value):
-                return False
-        except TypeError:
-            return False
-    return True
-
-
-def aggregate_facts(aggregates, facts: list[dict]) -> list[dict]:
-    """The ``agg`` facts of a session, from its event facts as the session holds them."""
-    out = []
-    for aggregate in aggregates:
-        groups: dict[tuple, object] = {}
-        for fact in facts:
-            if fact["type"] != aggregate.event_type or not _passes(fact, aggregate.tests):
-                continue
-            if any(name not in fact for name in aggregate.group):
-                continue
-            group = tuple(fact[name] for name in aggregate.group)
-            if aggregate.field is None:
-                groups[group] = None
-            elif aggregate.field in fact:
-                value = fact[aggregate.field]
-                best = groups.get(group)
-                if best is None or (value < best if aggregate.keep == "min" else value > best):
-                    groups[group] = value
-        for n, (group, value) in enumerate(groups.items()):
-            fact = {"t": "agg", "id": f"agg|{aggregate.key}|{n}", "k": aggregate.key, **dict(zip(aggregate.group, group))}
-            if aggregate.field is not None:
-                fact[aggregate.field] = value
-            out.append(fact)
-    return out

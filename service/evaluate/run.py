@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from ..resolve import Resolution
 from ..rulebook.registry import Registry
 from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX
-from .facts import EVENT_ID_PREFIX, applicant_fields
+from .facts import EVENT_ID_PREFIX, aggregate_facts, applicant_fields
 
 
 @dataclass(slots=True)
@@ -83,11 +83,6 @@ class Evaluation:
                 denial.extra["field"] = unstated_path(None if holder is None else self._events[holder["id"]], field_name)
             if self._trace is not None:
                 self.trace_rule(f"{measure.id} denied on {event['id']}: {reason}" + (f" ({condition})" if condition else ""))
-
-
-def aggregate_facts(aggregates, facts):
-    from .compile import aggregate_facts as derive  # compile imports this module
-    return derive(aggregates, facts)
 
 
 def evaluate(registry: Registry, about: list[dict], events: list[dict], resolution: Resolution,
