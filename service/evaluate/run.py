@@ -59,11 +59,18 @@ class Evaluation:
 
     def candidate(self, cid, version, measure, event, supporting, amount, amount_max, floor, branch) -> None:
         """``event``: the trigger's full fact; ``supporting``: the joined events as the engine holds them."""
-        # several joined events can support one grant; the first one derived stands
-        if cid in self.candidates:
-            return
         if supporting:
             supporting = [self._events[s["id"]] for s in supporting]
+        # several joined events can support one grant: the first one derived stands, but for the
+        # events it names, the earliest in the case's canonical order, whatever order the engine
+        # derived them in (the rules that read a window of years fire one year at a time)
+        standing = self.candidates.get(cid)
+        if standing is not None:
+            if (supporting and (standing.amount, standing.amount_max, standing.floor, standing.branch)
+                    == (amount, amount_max, floor, branch)
+                    and [s["ord"] for s in supporting] < [s["ord"] for s in standing.supporting]):
+                standing.supporting = supporting
+            return
         self.candidates[cid] = Candidate(version, measure, event, supporting, amount, amount_max, floor, branch,
                                          self.what_if, cid)
         if self._trace is not None:
