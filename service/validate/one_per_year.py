@@ -9,11 +9,10 @@ which is well defined only when there is one; and a case crowded with events
 of one year made those joins cost the square (or cube) of its events. So the
 second is refused, naming the first.
 
-The rule is the vocabulary's own (``doc: one event per …``) for each type listed
-here but ``gazelle_recognized``: the Guangxi gazelle enterprises are recognised in an
-annual list, so an enterprise is recognised at most once a year; qz-htz/2.3 joins each
-regional award to the recognitions of its three years. (A regional award can be paid
-twice in a year: its cap, ``qz-htz/2.3#year``, judges the second.)
+The rule is the vocabulary's own (``doc: one event per …``); each type listed
+here says so there. Gazelle recognitions and regional awards are not limited: the
+vocabulary does not say one a year, and a second award in a year is the cap
+``qz-htz/2.3#year``'s to judge.
 """
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ ONE_PER_YEAR: dict[str, tuple[str, ...]] = {
     "zone_evaluated": ("scope",),               # one per evaluation year and scope
     "zone_new_hte_counted": (),                 # one per year
     "investment_funds_received": ("project_id",),  # one per project and year
-    "gazelle_recognized": (),                   # the annual list of Guangxi gazelle enterprises
     "lz_national_zone_ranked": (),              # retired; one per year (still read by a pinned lz-htz r1)
     "lz_regional_zone_evaluated": (),           # retired; one per year
 }
