@@ -94,6 +94,10 @@ CATALOGUE = {
                                "the project this award paid is required: {measure} is capped or grouped per project ({limits})"),
     "prior_needs_platform_id": ("须注明该奖励所针对的平台：{measure} 按平台限额或不叠加（{limits}）",
                                 "the platform this award paid is required: {measure} is capped or grouped per platform ({limits})"),
+    # one event per year (one_per_year.py)
+    "one_per_year": ("每年{of}只能有一个 {type} 事件：{year} 年已有事件“{other}”（events/{other_index}）",
+                     "only one {type} event per year{of}: {year} already has event '{other}' (events/{other_index})"),
+    "one_per_year_of": ("及每个 {field}（此处为 {value}）", " and {field} (here {value})"),
 }
 
 

@@ -15,7 +15,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 
 from ..vocabulary import Vocabulary, vocabulary
 from ..zones import Zones, zones
-from . import limits
+from . import limits, one_per_year
 from .limits import MAX_EVENTS, echo
 from .messages import DEFAULT_LANG, LANGS, Messages, requested_lang
 from .prior_awards import PriorAwardLaw, bundled_prior_award_law
@@ -423,6 +423,10 @@ class CaseValidator:
                     continue
                 events.append(event)
         errors += self.prior_award_law.problems(payload, m, already=errors)
+        if raw_events is not None and not replaying:
+            # a case logged before the rule replays as it was decided (it may now replay `different`);
+            # past the events limit nothing is judged event by event
+            errors += one_per_year.problems(payload, m, already=errors)
         if errors:
             errors = [dict(e, path=_bounded_path(e["path"])) for e in errors]  # an unknown key is echoed in its path
             errors.sort(key=lambda e: _path_key(e["path"]))
