@@ -8,8 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.decide import Decider
+from service.decide import Decider, canonical_sha256
 from service.evaluate import compile as compile_module
+from service.log import from_env
+from service.replay import replay_record
 from service.rulebook.registry import Registry
 from service.validate.request import CaseValidator
 
@@ -187,3 +189,18 @@ def test_a_500_event_ranking_case_decides(decider, validator):
     assert judged == {e["id"] for e in events}
     # the session held one aggregate fact per aggregate, not one per pair of events
     assert all(len(c.aggregates) < 50 for c in decider.registry.compiled.values())
+
+
+# -- a case logged before the rule still replays ------------------------------------------
+def test_a_logged_case_with_two_rankings_of_one_year_replays(decider, validator, tmp_path, monkeypatch):
+    """Refused today, such a case was decided and logged before the rule: replay (``replaying=True``)
+    does not apply the rule, so the record is decided again rather than reported as invalid input."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("RAC_DECISION_LOG", str(tmp_path / "log.sqlite3"))
+    payload = _zone_case([_ranking("n22", 2022, "national", 40), _ranking("n23", 2023, "national", 30),
+                          _ranking("n23b", 2023, "national", 31, month=6)])
+    assert validator.validate(payload)[1][0]["path"] == "events/2/date"  # refused as a new request
+    case, errors = validator.validate(payload, replaying=True)
+    assert errors == []
+    record = from_env().append(payload, decider.decide(case, input_sha256=canonical_sha256(payload)))
+    assert replay_record(decider, validator, record) == {"status": "identical"}
