@@ -200,6 +200,7 @@ def _problem_responses() -> dict:
         "UnknownRuleset": response("unknown policy or version"),
         "TooLarge": response("body over RAC_MAX_BODY bytes (default 1,000,000), with a Content-Length or chunked"),
         "UnsupportedMediaType": response("body not sent as application/json, or in a charset other than UTF-8"),
+        "BodyTimeout": response("body not received whole within RAC_BODY_TIMEOUT seconds (default 5); the connection is closed"),
         "InternalError": response("a bug; quote decision_id, nothing else is leaked"),
         "MethodNotAllowed": response("method not allowed"),
         "UnknownDecision": response("no decision with this id in the decision log"),
@@ -214,7 +215,7 @@ def _json_content(schema: dict) -> dict:
 
 
 def _errors(*names: str) -> dict:
-    codes = {"InvalidCase": "400", "UnknownRuleset": "404", "TooLarge": "413", "UnsupportedMediaType": "415",
+    codes = {"InvalidCase": "400", "UnknownRuleset": "404", "BodyTimeout": "408", "TooLarge": "413", "UnsupportedMediaType": "415",
              "InternalError": "500", "UnknownDecision": "404", "LogOff": "501", "LogUnavailable": "503",
              "NotLogged": "503"}
     return {codes[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
@@ -230,8 +231,8 @@ def _paths() -> dict:
             "tags": ["decisions"], "operationId": "decide", "summary": "Decide one case",
             "requestBody": {"required": True, "content": _json_content(_ref("Case"))},
             "responses": {"200": {"description": "the decision", "content": _json_content(_ref("Decision"))},
-                          **_errors("InvalidCase", "UnknownRuleset", "TooLarge", "UnsupportedMediaType", "InternalError",
-                                    "NotLogged")},
+                          **_errors("InvalidCase", "UnknownRuleset", "BodyTimeout", "TooLarge", "UnsupportedMediaType",
+                                    "InternalError", "NotLogged")},
         }},
         "/v1/decisions:batch": {"post": {
             "tags": ["decisions"], "operationId": "decideBatch", "summary": f"Decide up to {MAX_BATCH} cases",
@@ -241,7 +242,7 @@ def _paths() -> dict:
             "requestBody": {"required": True, "content": _json_content(_ref("BatchRequest"))},
             "responses": {"200": {"description": "one result per case, in order",
                                   "content": _json_content(_ref("BatchResponse"))},
-                          **_errors("InvalidCase", "TooLarge", "UnsupportedMediaType", "InternalError")},
+                          **_errors("InvalidCase", "BodyTimeout", "TooLarge", "UnsupportedMediaType", "InternalError")},
         }},
         "/v1/decisions/{decision_id}": {"get": {
             "tags": ["decisions"], "operationId": "getDecision", "summary": "A logged decision, byte for byte as answered",
