@@ -10,9 +10,10 @@ deleted. Nothing else in the service imports durable.
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import json
-import threading
+import os
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
@@ -22,10 +23,15 @@ import durable_rules_engine as _core
 ENGINE_NAME = "durable_rules"
 PATCHED_VERSION = "2.0.28+server.1"
 
-# The C core keeps at most 1,024 live sessions per ruleset; sessions live only
-# for one evaluation and evaluations of one ruleset are serialised below, so a
-# process never holds more than one per ruleset.
 import orjson
+
+# The C core keeps a ruleset's session state in the ruleset itself, so two
+# sessions of one compiled ruleset must never run at once, and it allows at
+# most 1,024 live sessions per ruleset. Rather than a lock that one slow case
+# would hold against every other case of its ruleset, each evaluation borrows a
+# compiled instance of its own (see ``_Instances``) and holds exactly one session
+# in it: no cross-thread lock, and never more than one live session per instance.
+DEFAULT_IDLE_INSTANCES = 16  # idle compiled copies kept per ruleset and process
 
 # Facts cross into the C core as JSON text; orjson is an order of magnitude
 # faster than the standard library here, and every fact of every case pays it.
@@ -83,8 +89,7 @@ class Ruleset:
             definition[rule.name] = dict(rule.condition, cap=rule.batch) if rule.batch else rule.condition
             self._actions[rule.name] = rule.action
         self.definition = definition
-        self._handle = _core.create_ruleset(name, json.dumps(definition, ensure_ascii=False, sort_keys=True))
-        self._lock = threading.Lock()
+        self._instances = _Instances(name, json.dumps(definition, ensure_ascii=False, sort_keys=True))
 
     def run(self, facts: list[dict], context: Any) -> None:
         """Assert ``facts`` into a fresh session and run every action to the end."""
@@ -102,32 +107,35 @@ class Ruleset:
                 session.assert_and_drain(facts)
 
     def session(self, context: Any) -> "Session":
-        """A fresh session for a ``with`` block, always deleted at its end;
-        evaluations of one ruleset are serialised."""
+        """A fresh session for a ``with`` block, in a compiled instance no other
+        session uses meanwhile; the session is always deleted at its end."""
         return Session(self, f"s{next(_session_ids)}", context)
 
 
 class Session:
     """A single evaluation's working memory. Actions receive it to assert facts."""
 
-    __slots__ = ("_ruleset", "sid", "context", "_state_offset", "_closed")
+    __slots__ = ("_ruleset", "_handle", "sid", "context", "_state_offset", "_closed")
 
     def __init__(self, ruleset: Ruleset, sid: str, context: Any):
         self._ruleset = ruleset
+        self._handle = None
         self.sid = sid
         self.context = context
         self._state_offset = None
         self._closed = False
 
     def __enter__(self) -> "Session":
-        self._ruleset._lock.acquire()
+        self._handle = self._ruleset._instances.borrow()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        handle, self._handle = self._handle, None
         try:
-            self.close()
+            self.close(handle)
         finally:
-            self._ruleset._lock.release()
+            # after a failure the copy's state is not trusted again: compile afresh
+            self._ruleset._instances.give_back(handle, reuse=exc_type is None)
 
     def _check(self, result, what) -> None:
         # _NOT_HANDLED only says that some fact matched no rule (an event no
@@ -148,18 +156,18 @@ class Session:
     def assert_all(self, facts: list[dict]) -> None:
         for fact in facts:
             fact["sid"] = self.sid
-        self._check(_core.assert_facts(self._ruleset._handle, _encode(facts)), "case facts")
+        self._check(_core.assert_facts(self._handle, _encode(facts)), "case facts")
 
     def assert_fact(self, fact: dict, *, idempotent: bool = False) -> None:
         """Assert a derived fact. ``idempotent``: deriving it twice is not an error."""
         fact["sid"] = self.sid
-        result = _core.assert_fact(self._ruleset._handle, _encode(fact))
+        result = _core.assert_fact(self._handle, _encode(fact))
         if idempotent and result[0] == _OBSERVED:
             return
         self._check(result, _encode(fact))
 
     def drain(self) -> None:
-        handle = self._ruleset._handle
+        handle = self._handle
         actions = self._ruleset._actions
         pending = _core.start_action_for_state(handle, self._state_offset) if self._state_offset is not None else None
         if not pending:
@@ -180,8 +188,49 @@ class Session:
                 return
             message = _decode(following)
 
-    def close(self) -> None:
+    def close(self, handle) -> None:
         # A session exists in the core only once a fact reached it.
         if not self._closed and self._state_offset is not None:
             self._closed = True
-            _core.delete_state(self._ruleset._handle, self.sid)
+            _core.delete_state(handle, self.sid)
+
+
+class _Instances:
+    """The compiled copies of one ruleset in this process, each used by one session
+    at a time. A session borrows an idle copy, or compiles a new one when every copy
+    is busy (milliseconds: the seven rulesets of the bundle compile in ~50 ms), and
+    gives it back at its end; beyond ``RAC_ENGINE_IDLE_INSTANCES`` idle copies, one
+    given back is deleted. So the live copies are bounded by the evaluations running
+    at once (gunicorn's threads), and nothing ever waits for another evaluation.
+
+    The deque's append and pop are atomic under the GIL (the C core never releases
+    it), so borrowing takes no lock. The first copy is compiled at once, in the
+    gunicorn master before the fork, and the workers inherit it."""
+
+    def __init__(self, name: str, definition: str):
+        self.name = name
+        self._definition = definition
+        self._idle = collections.deque([self._compile()])
+        self.keep = _idle_instances()
+
+    def _compile(self) -> int:
+        return _core.create_ruleset(self.name, self._definition)
+
+    def borrow(self) -> int:
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self._compile()
+
+    def give_back(self, handle: int, *, reuse: bool = True) -> None:
+        if reuse and len(self._idle) < self.keep:
+            self._idle.append(handle)
+        else:
+            _core.delete_ruleset(handle)
+
+    def idle(self) -> int:
+        return len(self._idle)
+
+
+def _idle_instances() -> int:
+    return max(1, int(os.environ.get("RAC_ENGINE_IDLE_INSTANCES", DEFAULT_IDLE_INSTANCES)))

@@ -21,10 +21,11 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def open_from_args(args):
-    """The decision log named by --database or by the environment; None when it is off."""
+    """The decision log named by --database or by the environment, read-only (lookups
+    and verify need no write access); None when it is off."""
     from ..log import from_env, open_log
 
-    return open_log(args.database) if args.database else from_env()
+    return open_log(args.database, read_only=True) if args.database else from_env(read_only=True)
 
 
 def open_or_explain(args):

@@ -24,7 +24,7 @@ from ..engine import Rule, Ruleset
 from ..rulebook.conditions import Atom, Ref, stated, to_engine, unstated
 from ..rulebook.loader import MICRO, Measure, RulesetVersion
 from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX, Vocabulary, vocabulary
-from .facts import HTE_STATUS, event_defaults
+from .facts import HTE_STATUS, Aggregate, event_defaults, ref_of as _ref, split_test as _split
 from .missing import Unstated, guarded, unknown_when
 from .run import candidate_id
 
@@ -61,6 +61,7 @@ class CompiledVersion:
     reads_absent_as_default: bool  # absent_facts: read_as_false (the first encodings)
     standing: dict  # measure id -> the ids of its conditions on what the applicant is (see standing_conditions)
     zone_may_be_unstated: bool  # absent_zone: missing_data: the applicant's facts leave out a zone it did not name
+    aggregates: tuple = ()  # Aggregate: the ``agg`` facts rules read instead of scanning events (aggregate_facts)
 
 
 def compile_version(version: RulesetVersion, vocab: Vocabulary | None = None) -> CompiledVersion:
@@ -71,8 +72,9 @@ def compile_version(version: RulesetVersion, vocab: Vocabulary | None = None) ->
     if tri_state:
         _refuse_unstated_negations(version, vocab)
     rules: list[Rule] = _eligibility_rules(version, unstated_field)
+    lean = Leaner()
     for measure in version.measures:
-        rules += _measure_rules(version, measure, unstated_field)
+        rules += _measure_rules(version, measure, unstated_field, lean)
     rules += _shared_denial_rules(version)
     fields = {event: tuple(f for f in names if f != "role") for event, names in _event_fields(version).items()}
     trims = {}
@@ -91,7 +93,7 @@ def compile_version(version: RulesetVersion, vocab: Vocabulary | None = None) ->
                            frozenset(t for rule in rules for t in _fact_types(rule.condition)),
                            frozenset(_trigger_type(pattern) for pattern in gated),
                            _applicant_attributes(version, fields), not tri_state,
-                           _standing(version), zone_may_be_unstated)
+                           _standing(version), zone_may_be_unstated, tuple(lean.aggregates.values()))
 
 
 def _standing(version: RulesetVersion) -> dict:
@@ -243,7 +245,8 @@ def _merge(*parts: dict) -> dict:
     return merged
 
 
-def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Unstated | None) -> list[Rule]:
+def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Unstated | None,
+                   lean: Leaner) -> list[Rule]:
     """The grant and denial rules of one measure.
 
     Patterns, in engine order: ``e`` the trigger event, then each join by its
@@ -252,6 +255,7 @@ def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Un
     events wait for the phase fact, when every event is in working memory.
     ``unstated_field``: for a ``missing_data`` version, which fields a case may leave
     unstated; each condition then also has rules saying so (see missing.py).
+    ``lean``: rewrites each rule so that its joins are hashed or read an aggregate (see Leaner).
     """
     rules: list[Rule] = []
     anchor = "trigger" if measure.window_anchor == "self" else measure.window_anchor
@@ -300,7 +304,8 @@ def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Un
         case = next((part["_case"] for part in combination if "_case" in part), None)
         condition = patterns(merged, anchor_role="in", extra=no_bar + no_exception, gate=gated)
         if condition is not None:
-            rules.append(Rule(f"{measure.id}:grant:{n}", {"all": condition}, _grant_action(version, measure, case)))
+            rules += lean.rules(f"{measure.id}:grant:{n}", {"all": condition}, _grant_action(version, measure, case),
+                                reads=frozenset(j.alias for j in measure.joins))
     join_match = _merge(*[{j.alias: list(j.match[0])} for j in measure.joins if len(j.match) == 1])
     standing = set(standing_conditions(measure)) if anchor == "trigger" and version.denials == "said_once" else set()
     for cond in measure.conditions:
@@ -310,16 +315,16 @@ def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Un
         for k, conj in enumerate(cond.negation):
             condition = patterns(_merge(join_match, {cond.on: list(conj)}), anchor_role="in")
             if condition is not None:
-                rules.append(Rule(f"{measure.id}:deny:{cond.id}:{k}", {"all": condition},
-                                  _deny_action(version, measure, "not_eligible", cond.id, cond.explain)))
+                rules += lean.rules(f"{measure.id}:deny:{cond.id}:{k}", {"all": condition},
+                                    _deny_action(version, measure, "not_eligible", cond.id, cond.explain))
     if may_be_absent is not None:
-        rules += _unstated_rules(version, measure, patterns, join_match, may_be_absent, amount_inputs)
+        rules += _unstated_rules(version, measure, patterns, join_match, may_be_absent, amount_inputs, lean)
     for k, u in enumerate(measure.unless):
-        rules.append(Rule(
+        rules += lean.rules(
             f"{measure.id}:deny:unless:{u.id}",
             {"all": patterns(join_match, anchor_role="in", extra=[{"u": _pattern({"t": "ev", "type": u.event}, u.where[0])}])},
             _deny_action(version, measure, "not_eligible", u.id, u.explain, cites=u.cites or None),
-        ))
+        )
     for k, join in enumerate(measure.joins):
         earlier = {"trigger": []} | {j.alias: list(j.match[0]) for j in measure.joins[:k] if len(j.match) == 1}
         # judged only where the version judges the event: an event outside the window is told so, not this
@@ -328,23 +333,23 @@ def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Un
         for j in measure.joins[:k]:
             missing.append({j.alias: _pattern({"t": "ev", "type": j.event}, earlier.get(j.alias, []))})
         missing.append({f"{join.alias}$not": _pattern({"t": "ev", "type": join.event}, join.match[0] if len(join.match) == 1 else [])})
-        rules.append(Rule(f"{measure.id}:deny:missing:{join.alias}", {"all": missing},
-                          _deny_action(version, measure, "missing_data", f"join:{join.alias}", join.missing)))
+        rules += lean.rules(f"{measure.id}:deny:missing:{join.alias}", {"all": missing},
+                            _deny_action(version, measure, "missing_data", f"join:{join.alias}", join.missing))
     if anchor == "trigger":
         return rules  # its bar and window denials come from the shared rules below
     if measure.eligibility:
         for k, bar in enumerate(BAR_PATTERNS):
-            rules.append(Rule(
+            rules += lean.rules(
                 f"{measure.id}:deny:bar:{k}",
                 {"all": patterns(join_match, anchor_role="in", extra=[{"b": bar}])},
                 _bar_denial_action(version, measure),
-            ))
+            )
     for role, reason in (("out", "outside_window"), ("draft", "draft_not_requested")):
-        rules.append(Rule(
+        rules += lean.rules(
             f"{measure.id}:deny:{role}",
             {"all": patterns(join_match, anchor_role=role)},
             _deny_action(version, measure, reason, None, None),
-        ))
+        )
     return rules
 
 
@@ -380,7 +385,8 @@ def _formula_inputs(measure: Measure) -> list[str]:
 OUTCOME = "outcome"  # the condition a missing_data denial names when the amount cannot be worked out
 
 
-def _unstated_rules(version, measure, patterns, join_match: dict, may_be_absent, amount_inputs: list) -> list[Rule]:
+def _unstated_rules(version, measure, patterns, join_match: dict, may_be_absent, amount_inputs: list,
+                    lean: Leaner) -> list[Rule]:
     """missing_data denials: a condition, the outcome case or an amount's input reads what the case does not state."""
     unknowns = [(cond.id, cond.explain, unknown_when(cond.alternatives, cond.on, may_be_absent))
                 for cond in measure.conditions]
@@ -397,18 +403,27 @@ def _unstated_rules(version, measure, patterns, join_match: dict, may_be_absent,
         for k, (tests, missing) in enumerate(ways):
             condition = patterns(_merge(join_match, tests), anchor_role="in")
             if condition is not None:
-                rules.append(Rule(f"{measure.id}:unstated:{cond_id}:{missing[1]}:{k}", {"all": condition},
-                                  _unstated_action(version, measure, cond_id, cond_explain, missing)))
+                holder = missing[0] if _names_the_event(missing[1]) and missing[0] != "trigger" else None
+                rules += lean.rules(f"{measure.id}:unstated:{cond_id}:{missing[1]}:{k}", {"all": condition},
+                                    _unstated_action(version, measure, cond_id, cond_explain, missing),
+                                    reads=frozenset([holder]) if holder else frozenset())
     return rules
+
+
+def _names_the_event(field_name: str) -> bool:
+    """Whether the path of an unstated field names its event (``events[e1]/rank``), not the
+    applicant's (``hte_since``, ``applicant_<name>``): only then does the denial read the joined fact."""
+    return field_name != "hte_since" and not field_name.startswith(APPLICANT_PREFIX)
 
 
 def _unstated_action(version, measure, cond_id: str, explain: dict, missing: tuple[str, str]):
     frame_key = "e" if missing[0] == "trigger" else missing[0]
     field_name = missing[1]
+    of_event = _names_the_event(field_name)
 
     def deny(session, frame):
         session.context.denial(version, measure, frame["e"], "missing_data", cond_id, explain,
-                               unstated=(frame[frame_key], field_name))
+                               unstated=(frame[frame_key] if of_event else None, field_name))
     return deny
 
 
@@ -510,3 +525,123 @@ def _deny_by_bar(session, version, measure, event, bar: dict, conditions: dict) 
     session.context.denial(version, measure, event, "missing_data" if unstated_attribute else "not_eligible",
                            cond.id, cond.explain, article=version.eligibility["article"], cites=cond.cites,
                            unstated=(None, unstated_attribute) if unstated_attribute else None)
+
+
+# -- joins in linear time -------------------------------------------------------------
+# The core hashes a join on its equality tests only: a pattern joined to the trigger by an
+# inequality (``year < @trigger.year``) or by nothing at all is tested against every trigger,
+# and fires once per pair. Where no action reads the joined fact (denials, exceptions, a
+# missing join), what the rule asks is only whether such a fact exists; that is the minimum
+# (or maximum) of the compared field over the facts that pass the pattern's own tests, one
+# ``agg`` fact per value of the fields it is equal on, worked out before the session
+# (``aggregate_facts``). A grant reads its joined facts; there a window of a few years
+# (``year`` between two offsets of the trigger's year) becomes one rule per year.
+EXPANDED_YEARS = 10  # at most this many rules per window of years; a wider one stays a range
+_LOWER = {"$gte": 0, "$gt": 1}
+_UPPER = {"$lte": 0, "$lt": -1}
+_RANGE = {"$lt": "min", "$lte": "min", "$gt": "max", "$gte": "max"}
+
+
+def _tests(pattern: dict) -> list:
+    return list(pattern["$and"]) if "$and" in pattern else [pattern]
+
+
+def _aliases_read(pattern) -> set:
+    found = set()
+    for test in _tests(pattern):
+        ref = _ref(_split(test)[2])
+        if ref is not None:
+            found.add(ref[0])
+    return found
+
+
+class Leaner:
+    """Rewrites a version's rules so that none joins two kinds of events by a scan; collects the
+    aggregate facts the rewritten rules read."""
+
+    def __init__(self):
+        self.aggregates: dict[str, Aggregate] = {}
+
+    def rules(self, name: str, condition: dict, action, reads: frozenset = frozenset()) -> list[Rule]:
+        """The rule, with the patterns no action ``reads`` (join aliases) made aggregates; a
+        pattern it reads that spans a few years, one rule per year."""
+        patterns = condition["all"]
+        refs = [_aliases_read(next(iter(p.values()))) for p in patterns]
+        lean = []
+        for k, entry in enumerate(patterns):
+            ((alias, pattern),) = entry.items()
+            others = set().union(*(r for j, r in enumerate(refs) if j != k))
+            if alias not in ("e", "p") and alias.split("$")[0] not in reads and alias not in others:
+                pattern = self._aggregated(pattern)
+            lean.append({alias: pattern})
+        variants = _by_year(lean, reads)
+        if len(variants) == 1:
+            return [Rule(name, {"all": variants[0]}, action)]
+        return [Rule(f"{name}:y{k}", {"all": variant}, action) for k, variant in enumerate(variants)]
+
+    def _aggregated(self, pattern: dict) -> dict:
+        tests = _tests(pattern)
+        if {"t": "ev"} not in tests:
+            return pattern
+        own, group, compared = [], [], []
+        for test in tests:
+            op, field, value = _split(test)
+            ref = _ref(value)
+            if ref is None or ref[0] == "$m":
+                own.append(test)
+            elif op == "$eq":
+                group.append(test)
+            elif op in _RANGE:
+                compared.append((op, field, test))
+            else:
+                return pattern  # $neq another pattern's field: neither a minimum nor a maximum answers it
+        if len(compared) > 1:
+            return pattern
+        types = [value for test in own for op, field, value in [_split(test)] if op == "$eq" and field == "type"]
+        if len(types) != 1:
+            return pattern
+        field, keep = (compared[0][1], _RANGE[compared[0][0]]) if compared else (None, None)
+        group_fields = tuple(_split(test)[1] for test in group)
+        spec = (types[0], tuple(repr(t) for t in own), group_fields, field, keep)
+        key = self._key(spec)  # the same pattern in several rules reads one fact
+        self.aggregates.setdefault(key, Aggregate(key, types[0], tuple(own), group_fields, field, keep))
+        return {"$and": [{"t": "agg"}, {"k": key}] + group + [test for _, _, test in compared]}
+
+    def _key(self, spec: tuple) -> str:
+        for key, aggregate in self.aggregates.items():
+            if (aggregate.event_type, tuple(repr(t) for t in aggregate.tests), aggregate.group, aggregate.field,
+                    aggregate.keep) == spec:
+                return key
+        return f"g{len(self.aggregates)}"
+
+
+def _by_year(patterns: list, reads: frozenset) -> list[list]:
+    """One list of patterns per year of the first read pattern whose ``year`` lies between two
+    offsets of another pattern's (``{gte: "@trigger.year-2", lte: "@trigger.year"}``): equal, not
+    between, the core hashes the join. Unchanged when there is none or the window is wide."""
+    for k, entry in enumerate(patterns):
+        ((alias, pattern),) = entry.items()
+        if alias not in reads:
+            continue
+        tests = _tests(pattern)
+        lower = upper = None
+        for test in tests:
+            op, field, value = _split(test)
+            ref = _ref(value)
+            if field != "year" or ref is None or ref[0] == "$m":
+                continue
+            if op in _LOWER:
+                lower = (test, ref[:2], ref[2] + _LOWER[op])
+            elif op in _UPPER:
+                upper = (test, ref[:2], ref[2] + _UPPER[op])
+        if lower is None or upper is None or lower[1] != upper[1] or not 0 <= upper[2] - lower[2] < EXPANDED_YEARS:
+            continue
+        (source, source_field) = lower[1]
+        rest = [t for t in tests if t is not lower[0] and t is not upper[0]]
+        variants = []
+        for offset in range(lower[2], upper[2] + 1):
+            at = {source: source_field}
+            year = {"year": {"$add": {"$l": at, "$r": offset}} if offset else at}
+            variants.append(patterns[:k] + [{alias: {"$and": rest + [year]}}] + patterns[k + 1:])
+        return variants
+    return [patterns]

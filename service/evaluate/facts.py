@@ -3,6 +3,7 @@
 order of a request's events never changes a decision."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from operator import itemgetter
 
@@ -159,3 +160,89 @@ def applicant_fields(app: dict) -> dict:
     """The applicant's fields and attributes as ``applicant_<name>``: every event fact
     that reaches the engine carries those its rules test, so no rule needs a join."""
     return {f"{APPLICANT_PREFIX}{name}": value for name, value in app.items() if name not in ("t", "id", "sid")}
+
+
+# -- aggregates: what a rule that would scan every pair of events reads instead (compile.Leaner) --
+@dataclass(frozen=True)
+class Aggregate:
+    """One ``agg`` fact per value of ``group`` over the events of ``event_type`` that pass ``tests``."""
+    key: str
+    event_type: str
+    tests: tuple  # engine tests reading the fact alone (literals, its own fields)
+    group: tuple  # fields another pattern's are equal to
+    field: str | None  # the field an inequality compares; None: that such an event exists
+    keep: str | None  # "min" or "max" of it
+
+
+def ref_of(value) -> tuple[str, str, int] | None:
+    """(alias, field, offset) of a reference to a pattern's field, else None (a literal)."""
+    if not isinstance(value, dict):
+        return None
+    if "$add" in value:
+        inner = ref_of(value["$add"]["$l"])
+        return None if inner is None else (inner[0], inner[1], inner[2] + value["$add"]["$r"])
+    ((alias, field),) = value.items()
+    return alias, field, 0
+
+
+def split_test(test: dict) -> tuple[str, str, object]:
+    """(operator, field, value) of one engine test; ``$eq`` for ``{field: value}``."""
+    ((key, value),) = test.items()
+    if key.startswith("$"):
+        ((field, operand),) = value.items()
+        return key, field, operand
+    return "$eq", key, value
+
+
+_COMPARE = {"$eq": lambda a, b: a == b, "$neq": lambda a, b: a != b, "$lt": lambda a, b: a < b,
+            "$lte": lambda a, b: a <= b, "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b}
+
+
+def _passes(fact: dict, tests: tuple) -> bool:
+    """Whether the fact passes tests of its own fields, as the core judges them: a test on a
+    field the fact lacks fails (but ``$nex``)."""
+    for test in tests:
+        op, field, value = split_test(test)
+        if op == "$ex" or op == "$nex":
+            if (field in fact) != (op == "$ex"):
+                return False
+            continue
+        if field not in fact:
+            return False
+        ref = ref_of(value)
+        if ref is not None:
+            if ref[1] not in fact:
+                return False
+            value = fact[ref[1]] + ref[2]
+        try:
+            if not _COMPARE[op](fact[field], value):
+                return False
+        except TypeError:
+            return False
+    return True
+
+
+def aggregate_facts(aggregates, facts: list[dict]) -> list[dict]:
+    """The ``agg`` facts of a session, from its event facts as the session holds them."""
+    out = []
+    for aggregate in aggregates:
+        groups: dict[tuple, object] = {}
+        for fact in facts:
+            if fact["type"] != aggregate.event_type or not _passes(fact, aggregate.tests):
+                continue
+            if any(name not in fact for name in aggregate.group):
+                continue
+            group = tuple(fact[name] for name in aggregate.group)
+            if aggregate.field is None:
+                groups[group] = None
+            elif aggregate.field in fact:
+                value = fact[aggregate.field]
+                best = groups.get(group)
+                if best is None or (value < best if aggregate.keep == "min" else value > best):
+                    groups[group] = value
+        for n, (group, value) in enumerate(groups.items()):
+            fact = {"t": "agg", "id": f"agg|{aggregate.key}|{n}", "k": aggregate.key, **dict(zip(aggregate.group, group))}
+            if aggregate.field is not None:
+                fact[aggregate.field] = value
+            out.append(fact)
+    return out

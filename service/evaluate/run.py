@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from ..resolve import Resolution
 from ..rulebook.registry import Registry
 from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX
-from .facts import EVENT_ID_PREFIX, applicant_fields
+from .facts import EVENT_ID_PREFIX, aggregate_facts, applicant_fields
 
 
 @dataclass(slots=True)
@@ -59,11 +59,18 @@ class Evaluation:
 
     def candidate(self, cid, version, measure, event, supporting, amount, amount_max, floor, branch) -> None:
         """``event``: the trigger's full fact; ``supporting``: the joined events as the engine holds them."""
-        # several joined events can support one grant; the first one derived stands
-        if cid in self.candidates:
-            return
         if supporting:
             supporting = [self._events[s["id"]] for s in supporting]
+        # several joined events can support one grant: the first one derived stands, but for the
+        # events it names, the earliest in the case's canonical order, whatever order the engine
+        # derived them in (the rules that read a window of years fire one year at a time)
+        standing = self.candidates.get(cid)
+        if standing is not None:
+            if (supporting and (standing.amount, standing.amount_max, standing.floor, standing.branch)
+                    == (amount, amount_max, floor, branch)
+                    and [s["ord"] for s in supporting] < [s["ord"] for s in standing.supporting]):
+                standing.supporting = supporting
+            return
         self.candidates[cid] = Candidate(version, measure, event, supporting, amount, amount_max, floor, branch,
                                          self.what_if, cid)
         if self._trace is not None:
@@ -142,7 +149,10 @@ def evaluate(registry: Registry, about: list[dict], events: list[dict], resoluti
         # order, so the rules it wakes see every event; no action on an event derives
         # a fact, so nothing needs draining between them. It only wakes rules that
         # start from an event of certain types.
-        if not compiled.phase_types.isdisjoint([fact["type"] for fact in trimmed]):
+        if compiled.aggregates:
+            # what the rules that would scan every pair of events read instead (compile.Leaner)
+            trimmed += aggregate_facts(compiled.aggregates, trimmed)
+        if not compiled.phase_types.isdisjoint([fact.get("type") for fact in trimmed]):
             trimmed.append({"t": "ph", "id": "ph", "n": 3})
         compiled.ruleset.run_phases([[fact for fact in facts_about if fact["t"] in tested], trimmed], context)
         candidates += context.candidates.values()

@@ -1,4 +1,4 @@
-"""HTTP: POST /v1/decisions, GET /v1/rulesets, GET /healthz."""
+"""HTTP: POST /v1/decisions, GET /v1/rulesets, GET /healthz (liveness), GET /readyz (readiness)."""
 from __future__ import annotations
 
 import json
@@ -12,14 +12,17 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ..decide import Decider, canonical_sha256
 from ..engine import is_patched_build
 from ..resolve import PinError
+from ..validate.limits import DEFAULT_MAX_BODY
 from ..validate.request import CaseValidator
 from .problems import header_lang, localized, problem, problem_lang
 from . import batch_routes, history_routes, openapi
 from . import log_routes
+from .body import read_json, refused
+from .deadline import BodyDeadline
 
 log = logging.getLogger("service")
-DEFAULT_MAX_BODY = 1_000_000  # bytes
 LOCALIZED_HTTP_ERRORS = ("not-found", "method-not-allowed")  # the others keep werkzeug's English
+HEADERS_KEPT = ("Allow", "Retry-After")  # of werkzeug's HTTP errors, on the problem answered instead
 
 
 def _json(body, status: int = 200) -> Response:
@@ -35,17 +38,13 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
 
     @app.post("/v1/decisions")
     def decisions():
-        if request.mimetype != "application/json":
-            return localized(415, "unsupported-media-type", header_lang(), detail="send-case-as-json")
-        raw = request.get_data(cache=False)
-        try:
-            payload = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as error:
-            return localized(400, "malformed-json", header_lang(), args={"error": error})
+        payload, refusal = read_json(request, app.config["MAX_CONTENT_LENGTH"], detail="send-case-as-json")
+        if refusal is not None:
+            return refusal
         lang = problem_lang(payload)
         case, errors = validator.validate(payload, fallback_lang=lang)
         if errors:
-            return localized(400, "invalid-case", lang, args={"count": len(errors)}, errors=errors)
+            return refused(400, "invalid-case", lang, errors, args={"count": len(errors)})
         decision_id = str(uuid.uuid4())
         try:
             decision = decider.decide(case, input_sha256=canonical_sha256(payload))
@@ -71,10 +70,17 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
             for policy, versions in sorted(decider.registry.versions.items())
         ]})
 
+    # liveness touches nothing but memory: it answers in milliseconds whatever the log does
+    alive = json.dumps({"status": "ok", "engine": decider.engine, "patched_engine": is_patched_build(),
+                        "rulesets": len(decider.registry.compiled)}, ensure_ascii=False)
+
     @app.get("/healthz")
     def healthz():
-        return _json({"status": "ok", "engine": decider.engine, "patched_engine": is_patched_build(),
-                      "rulesets": len(decider.registry.compiled)})
+        return Response(alive, status=200, mimetype="application/json")
+
+    @app.get("/readyz")
+    def readyz():
+        return log_routes.readiness()
 
     # -- route modules: each adds its routes with register(app, decider, validator) --
     log_routes.register(app, decider, validator)
@@ -90,8 +96,14 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
     def http_error(error):
         kind = error.name.lower().replace(" ", "-")
         if kind in LOCALIZED_HTTP_ERRORS:
-            return localized(error.code, kind, header_lang())
-        return problem(error.code, error.name, error.description, kind=kind)
+            response = localized(error.code, kind, header_lang())
+        else:
+            response = problem(error.code, error.name, error.description, kind=kind)
+        for name in HEADERS_KEPT:  # a 405 must say what is allowed (RFC 9110 15.5.6)
+            value = dict(error.get_headers()).get(name)
+            if value:
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def crash(error):  # pragma: no cover - defensive
@@ -99,4 +111,5 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
         log.exception("request failed %s", decision_id)
         return localized(500, "internal", header_lang(), detail="internal-request", decision_id=decision_id)
 
+    app.wsgi_app = BodyDeadline(app.wsgi_app)  # a slow body costs its connection, not a thread for long
     return app

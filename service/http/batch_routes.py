@@ -18,6 +18,7 @@ from ..decide import canonical_sha256
 from ..resolve import PinError
 from . import log_routes
 from ..validate.messages import DEFAULT_LANG, requested_lang
+from .body import read_json, refused
 from .problems import header_lang, localized, problem
 
 log = logging.getLogger("service")
@@ -40,7 +41,7 @@ def decide_payload(decider, validator, payload, fallback_lang: str = DEFAULT_LAN
     lang = requested_lang(payload, fallback_lang)
     case, errors = validator.validate(payload, fallback_lang=lang)
     if errors:
-        return 400, _localized_body(400, "invalid-case", lang, args={"count": len(errors)}, errors=errors)
+        return 400, refused(400, "invalid-case", lang, errors, args={"count": len(errors)}).get_json()
     decision_id = str(uuid.uuid4())
     try:
         return 200, decider.decide(case, input_sha256=canonical_sha256(payload))
@@ -101,12 +102,9 @@ def decide_batch(decider, validator, payload: dict, record=None, fallback_lang: 
 def register(app, decider, validator) -> None:
     @app.post("/v1/decisions:batch")
     def decisions_batch():
-        if request.mimetype != "application/json":
-            return localized(415, "unsupported-media-type", header_lang(), detail="send-batch-as-json")
-        try:
-            payload = json.loads(request.get_data(cache=False).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as error:
-            return localized(400, "malformed-json", header_lang(), args={"error": error})
+        payload, refusal = read_json(request, app.config["MAX_CONTENT_LENGTH"], detail="send-batch-as-json")
+        if refusal is not None:
+            return refusal
         errors = batch_errors(payload)
         if errors:
             return problem(400, "Invalid batch", "; ".join(f"{e['path'] or 'body'}: {e['message']}" for e in errors),

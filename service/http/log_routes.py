@@ -8,7 +8,7 @@ import logging
 from flask import Flask, Response, current_app
 
 from ..decide import Decider
-from ..log import DecisionLog, LogError, from_env
+from ..log import DecisionLog, LogBusy, LogError, from_env
 from ..replay import replay_record
 from ..validate.request import CaseValidator
 from .problems import problem
@@ -49,12 +49,23 @@ def log_decision(payload, decision: dict) -> Response | None:
         return None
     try:
         decision_log.append(payload, decision)
-    except LogError:
+    except LogBusy as error:  # expected while a lock is stuck: one line, no traceback per request
+        log.warning("%s", error)
+        return _retry_later(problem(503, "Decision not logged",
+                                    "the decision was made but the decision log's lock was held elsewhere, "
+                                    "so it is not served; retry", kind="decision-not-logged",
+                                    decision_id=decision.get("decision_id")), error)
+    except LogError as error:
         log.exception("decision %s not logged", decision.get("decision_id"))
-        return problem(503, "Decision not logged",
+        return _retry_later(problem(503, "Decision not logged",
                        "the decision was made but could not be written to the decision log, so it is not served; retry",
-                       kind="decision-not-logged", decision_id=decision.get("decision_id"))
+                       kind="decision-not-logged", decision_id=decision.get("decision_id")), error)
     return None
+
+
+def _retry_later(response: Response, error: LogError) -> Response:
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _find(app: Flask, decision_id: str):
@@ -64,11 +75,27 @@ def _find(app: Flask, decision_id: str):
                        kind="decision-log-off")
     try:
         record = decision_log.get(decision_id)
-    except LogError:
+    except LogError as error:
         log.exception("decision log not readable")
-        return problem(503, "Decision log unavailable", "the decision log could not be read; retry",
-                       kind="decision-log-unavailable", decision_id=decision_id)
+        return _retry_later(problem(503, "Decision log unavailable", "the decision log could not be read; retry",
+                                    kind="decision-log-unavailable", decision_id=decision_id), error)
     if record is None:
         return problem(404, "Unknown decision", f"no decision {decision_id} in the decision log",
                        kind="unknown-decision", decision_id=decision_id)
     return record
+
+
+def readiness() -> Response:
+    """GET /readyz: 200 while a decision could be logged now; else a 503 saying why
+    (the log cannot be written, or its lock cannot be had within a short probe)."""
+    decision_log: DecisionLog | None = current_app.extensions.get(EXTENSION)
+    if decision_log is None:
+        return Response(json.dumps({"status": "ready", "decision_log": "off"}), status=200, mimetype="application/json")
+    reason = decision_log.ready()
+    if reason is None:
+        return Response(json.dumps({"status": "ready", "decision_log": decision_log.backend.describe()}),
+                        status=200, mimetype="application/json")
+    response = problem(503, "Not ready", f"decisions cannot be logged now: {reason}", kind="not-ready",
+                       decision_log=decision_log.backend.describe())
+    response.headers["Retry-After"] = str(LogError.retry_after)
+    return response

@@ -16,12 +16,14 @@ from flask import Response
 
 from .. import __version__
 from ..paths import SCHEMAS_DIR
-from ..validate.request import MAX_EVENTS, CaseValidator, Money, StrictBool
+from ..validate import limits
+from ..validate.request import MAX_EVENTS, CaseValidator, Money, Rate, StrictBool, StrictDate
 from .batch_routes import MAX_BATCH
 from .problems import PROBLEM_TYPE
 
 OPENAPI_VERSION = "3.1.0"
-MONEY_PATTERN = r"^\d+(\.\d{1,2})?$"
+MONEY_PATTERN = limits.money_pattern()
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 # the nested schemas of the case get these component names; anything else stays inline
 _NESTED = ("Applicant", "Attributes", "Incident", "PriorAward", "Options")
 
@@ -32,9 +34,19 @@ def _ref(name: str) -> dict:
 
 def _custom_fields(self, field, **kwargs) -> dict:
     if isinstance(field, Money):
-        return {"oneOf": [{"type": "string", "pattern": MONEY_PATTERN}, {"type": "integer", "minimum": 0}],
-                "description": "money: a decimal string with at most two decimals (\"200000.00\") or an integer of yuan; "
+        return {"oneOf": [{"type": "string", "pattern": MONEY_PATTERN},
+                          {"type": "integer", "minimum": 0, "maximum": limits.MAX_MONEY_YUAN}],
+                "description": "money: a decimal string with at most two decimals (\"200000.00\") or an integer of yuan, "
+                               f"ASCII digits, at most {limits.MONEY_INTEGER_DIGITS} of them before the point; "
                                "a JSON number with a fraction is refused (400), never rounded"}
+    if isinstance(field, Rate):
+        bound = 10**limits.DECIMAL_INTEGER_DIGITS - 1
+        return {"oneOf": [{"type": "string", "pattern": limits.decimal_pattern()},
+                          {"type": "integer", "minimum": -bound, "maximum": bound}],
+                "description": f"a decimal string, at most {limits.DECIMAL_INTEGER_DIGITS} integer digits and "
+                               f"{limits.DECIMAL_DECIMALS} decimals (\"7.1234\")"}
+    if isinstance(field, StrictDate):
+        return {"type": "string", "format": "date", "pattern": DATE_PATTERN}
     if isinstance(field, StrictBool):
         return {"type": "boolean"}
     return {}
@@ -70,10 +82,42 @@ def build_document(validator: CaseValidator | None = None) -> dict:
     schemas["Outcome"]["properties"]["kind"]["enum"] = _outcome_kinds()
     doc["components"]["responses"] = _problem_responses()
     doc["paths"] = _paths()
+    doc["x-limits"] = _limits()
     doc["tags"] = [{"name": "decisions", "description": "decide cases"},
                    {"name": "rulesets", "description": "the law the service holds, and its history"},
                    {"name": "service", "description": "health and this document"}]
     return json.loads(render(doc))  # plain JSON types, keys sorted
+
+
+def _limits() -> dict:
+    """Every bound on a request (service/validate/limits.py); each is refused with a 400 or 413 naming it."""
+    return {
+        "body_bytes": {"max": limits.DEFAULT_MAX_BODY, "status": 413,
+                       "description": "RAC_MAX_BODY; a Content-Length or chunked body one byte longer is refused whole"},
+        "json_depth": {"max": limits.MAX_DEPTH, "status": 400, "description": "nesting of objects and arrays"},
+        "json_members": {"max": limits.MAX_MEMBERS, "status": 400, "description": "members of one object"},
+        "json_items": {"max": limits.MAX_ITEMS, "status": 400, "description": "items of one array"},
+        "json_string": {"max": limits.MAX_STRING, "status": 400, "description": "characters of a string or key"},
+        "json_number_chars": {"max": limits.MAX_NUMBER_CHARS, "status": 400, "description": "characters of a number"},
+        "json_integer": {"max": limits.MAX_JSON_INTEGER, "status": 400,
+                         "description": "magnitude of a JSON integer (I-JSON); NaN, Infinity, duplicate keys and lone "
+                                        "surrogates are refused too, and a charset other than UTF-8 is a 415"},
+        "events": {"max": limits.MAX_EVENTS, "status": 400},
+        "prior_awards": {"max": limits.MAX_PRIOR_AWARDS, "status": 400},
+        "incidents": {"max": limits.MAX_INCIDENTS, "status": 400},
+        "pins": {"max": limits.MAX_PINS, "status": 400},
+        "money_digits": {"max": limits.MONEY_INTEGER_DIGITS, "status": 400,
+                         "description": f"integer digits of yuan; at most {limits.MONEY_DECIMALS} decimals"},
+        "decimal_digits": {"max": limits.DECIMAL_INTEGER_DIGITS, "status": 400,
+                           "description": f"integer digits of a rate or share; at most {limits.DECIMAL_DECIMALS} decimals"},
+        "int": {"min": limits.MIN_INT, "max": limits.MAX_INT, "status": 400, "description": "ranks, list sizes, counts"},
+        "year": {"min": limits.MIN_YEAR, "max": limits.MAX_YEAR, "status": 400},
+        "id_chars": {"max": limits.MAX_ID, "status": 400,
+                     "description": "case, event, project, platform, credit-code ids; pin keys and values"},
+        "name_chars": {"max": limits.MAX_NAME, "status": 400, "description": "names and free-text strings"},
+        "errors": {"max": limits.MAX_ERRORS, "description": "errors[] listed; errors_omitted counts the rest"},
+        "echo_chars": {"max": limits.MAX_ECHO, "description": "characters of a value or key quoted back, cut with …"},
+    }
 
 
 def render(doc: dict) -> str:
@@ -123,6 +167,8 @@ def _describe_request(schemas: dict, vocab) -> None:
     schemas["Incident"]["properties"]["grade"]["description"] = "lowest first: " + ", ".join(vocab.grades)
     options = schemas["Options"]["properties"]
     options["pin"]["description"] = "policy id → version: judge every event of that policy by this version (replay)"
+    options["pin"]["maxProperties"] = options["pin"].pop("maxLength")  # apispec states a Dict's Length as a string's
+    options["pin"]["propertyNames"] = {"maxLength": limits.MAX_ID}
     options["include_drafts"]["description"] = "also judge by draft versions; their outcomes are what_if and never in totals"
     options["explain"]["description"] = "add the trace of the rules that fired"
     common = {"id": "unique in the case; echoed in outcomes and denials", "date": "YYYY-MM-DD",
@@ -152,8 +198,9 @@ def _problem_responses() -> dict:
     return {
         "InvalidCase": response("invalid case: every invalid field in errors[]"),
         "UnknownRuleset": response("unknown policy or version"),
-        "TooLarge": response("body over RAC_MAX_BODY bytes (default 1,000,000)"),
-        "UnsupportedMediaType": response("body not sent as application/json"),
+        "TooLarge": response("body over RAC_MAX_BODY bytes (default 1,000,000), with a Content-Length or chunked"),
+        "UnsupportedMediaType": response("body not sent as application/json, or in a charset other than UTF-8"),
+        "BodyTimeout": response("body not received whole within RAC_BODY_TIMEOUT seconds (default 5); the connection is closed"),
         "InternalError": response("a bug; quote decision_id, nothing else is leaked"),
         "MethodNotAllowed": response("method not allowed"),
         "UnknownDecision": response("no decision with this id in the decision log"),
@@ -168,7 +215,7 @@ def _json_content(schema: dict) -> dict:
 
 
 def _errors(*names: str) -> dict:
-    codes = {"InvalidCase": "400", "UnknownRuleset": "404", "TooLarge": "413", "UnsupportedMediaType": "415",
+    codes = {"InvalidCase": "400", "UnknownRuleset": "404", "BodyTimeout": "408", "TooLarge": "413", "UnsupportedMediaType": "415",
              "InternalError": "500", "UnknownDecision": "404", "LogOff": "501", "LogUnavailable": "503",
              "NotLogged": "503"}
     return {codes[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
@@ -184,8 +231,8 @@ def _paths() -> dict:
             "tags": ["decisions"], "operationId": "decide", "summary": "Decide one case",
             "requestBody": {"required": True, "content": _json_content(_ref("Case"))},
             "responses": {"200": {"description": "the decision", "content": _json_content(_ref("Decision"))},
-                          **_errors("InvalidCase", "UnknownRuleset", "TooLarge", "UnsupportedMediaType", "InternalError",
-                                    "NotLogged")},
+                          **_errors("InvalidCase", "UnknownRuleset", "BodyTimeout", "TooLarge", "UnsupportedMediaType",
+                                    "InternalError", "NotLogged")},
         }},
         "/v1/decisions:batch": {"post": {
             "tags": ["decisions"], "operationId": "decideBatch", "summary": f"Decide up to {MAX_BATCH} cases",
@@ -195,7 +242,7 @@ def _paths() -> dict:
             "requestBody": {"required": True, "content": _json_content(_ref("BatchRequest"))},
             "responses": {"200": {"description": "one result per case, in order",
                                   "content": _json_content(_ref("BatchResponse"))},
-                          **_errors("InvalidCase", "TooLarge", "UnsupportedMediaType", "InternalError")},
+                          **_errors("InvalidCase", "BodyTimeout", "TooLarge", "UnsupportedMediaType", "InternalError")},
         }},
         "/v1/decisions/{decision_id}": {"get": {
             "tags": ["decisions"], "operationId": "getDecision", "summary": "A logged decision, byte for byte as answered",
@@ -238,6 +285,17 @@ def _paths() -> dict:
             "tags": ["service"], "operationId": "health", "summary": "Liveness, engine build, number of compiled rulesets",
             "responses": {"200": {"description": "ok", "content": _json_content(_ref("Health"))}},
         }},
+        "/readyz": {"get": {
+            "tags": ["service"], "operationId": "ready",
+            "summary": "Readiness: whether a decision could be logged now (the log writable, its lock to be had)",
+            "responses": {
+                "200": {"description": "ready", "content": _json_content({
+                    "type": "object", "required": ["status", "decision_log"],
+                    "properties": {"status": {"const": "ready"}, "decision_log": _TEXT}})},
+                "503": {"description": "not ready: the detail says why; see Retry-After",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        "content": {"application/problem+json": {"schema": _ref("Problem")}}}},
+        }},
         "/openapi.json": {"get": {
             "tags": ["service"], "operationId": "openapi", "summary": "This document",
             "responses": {"200": {"description": "the OpenAPI document", "content": _json_content({"type": "object"})}},
@@ -272,11 +330,14 @@ _RESPONSE_SCHEMAS = {
             "title": _TEXT,
             "status": {"type": "integer"},
             "detail": _TEXT,
-            "errors": {"type": "array", "description": "every invalid field at once",
+            "errors": {"type": "array", "maxItems": limits.MAX_ERRORS,
+                       "description": f"every invalid field at once, the first {limits.MAX_ERRORS} of them",
                        "items": {"type": "object", "required": ["path", "message"],
                                  "properties": {"path": {"type": "string", "description": "e.g. events/2/amount"},
                                                 "message": _TEXT}}},
             "decision_id": {"type": "string", "description": "500: find the failure in the log with it; 503: the decision not served"},
+            "errors_omitted": {"type": "integer", "minimum": 1,
+                               "description": f"how many errors there are beyond the {limits.MAX_ERRORS} listed"},
         },
     },
     "Outcome": {

@@ -32,6 +32,8 @@ DETAILS = {
     "malformed-json": ("请求体不是有效的 UTF-8 JSON：{error}", "the body is not valid UTF-8 JSON: {error}"),
     "send-case-as-json": ("请以 application/json 发送案件", "send the case as application/json"),
     "send-batch-as-json": ("请以 application/json 发送批量请求", "send the batch as application/json"),
+    "charset-not-utf8": ("请以 UTF-8 编码发送 JSON（收到 charset={charset}）",
+                         "send JSON in UTF-8 (got charset={charset})"),
     "too-large": ("请求体超过 {limit} 字节", "the body exceeds {limit} bytes"),
     "unknown-ruleset": ("options.pin 指定了未知的政策或版本：{error}", "unknown policy or version in options.pin: {error}"),
     "internal": ("无法作出决定；请提供 decision_id 以便查询", "the decision could not be made; quote the decision_id"),

@@ -39,6 +39,35 @@ CATALOGUE = {
     "bool": ("须为 true 或 false", "must be true or false"),
     "rate": ("须为最多六位小数的十进制字符串，如 \"7.1234\"", "a decimal string with at most six decimals, such as \"7.1234\""),
     "id_bar": ("编号不得包含“|”", "must not contain '|'"),
+    # the bounds of service/validate/limits.py, each named
+    "money_digits": ("金额整数部分最多 {digits} 位（上限 money_digits）",
+                     "at most {digits} integer digits of yuan (limit money_digits)"),
+    "money_ascii": ("金额只能使用 ASCII 数字 0-9", "money takes ASCII digits 0-9 only"),
+    "rate_digits": ("整数部分最多 {digits} 位、小数最多 {decimals} 位（上限 decimal_digits）",
+                    "at most {digits} integer digits and {decimals} decimals (limit decimal_digits)"),
+    "date_strict": ("不是 YYYY-MM-DD 格式的日期", "not a date written YYYY-MM-DD"),
+    "too_many_events": ("共 {count} 个事件，最多 {max} 个（上限 events）；未逐个校验",
+                        "{count} events; at most {max} (limit events); none was validated"),
+    "known_types_see": ("{problem}；已知类型见 {first}", "{problem}; known types: see {first}"),
+    # strict JSON (service/http/body.py)
+    "json_constant": ("JSON 中不允许 {value}", "{value} is not JSON"),
+    "json_number_long": ("数字超过 {max} 个字符（上限 json_number_chars）",
+                         "a number of more than {max} characters (limit json_number_chars)"),
+    "json_integer_range": ("整数 {value} 超出 ±{max}（上限 json_integer）",
+                           "integer {value} beyond ±{max} (limit json_integer)"),
+    "json_number_range": ("数字 {value} 超出可表示范围", "number {value} out of range"),
+    "json_duplicate_key": ("键“{name}”重复", "duplicate key '{name}'"),
+    "json_surrogate": ("字符串含孤立代理项，不是有效的 Unicode", "a lone surrogate: not valid Unicode"),
+    "json_surrogate_key": ("键含孤立代理项，不是有效的 Unicode", "a key with a lone surrogate: not valid Unicode"),
+    "json_string_long": ("字符串长 {length} 个字符，最多 {max} 个（上限 json_string）",
+                         "a string of {length} characters; at most {max} (limit json_string)"),
+    "json_string_long_key": ("键长 {length} 个字符，最多 {max} 个（上限 json_string）",
+                             "a key of {length} characters; at most {max} (limit json_string)"),
+    "json_depth": ("嵌套超过 {max} 层（上限 json_depth）", "nested deeper than {max} levels (limit json_depth)"),
+    "json_members": ("对象有 {count} 个成员，最多 {max} 个（上限 json_members）",
+                     "an object of {count} members; at most {max} (limit json_members)"),
+    "json_items": ("数组有 {count} 项，最多 {max} 项（上限 json_items）",
+                   "an array of {count} items; at most {max} (limit json_items)"),
     # the project's checks
     "grade_required": ("此类事件须注明等级（grade）", "a grade is required for this incident type"),
     "case_object": ("案件须为 JSON 对象", "the case must be a JSON object"),
@@ -65,6 +94,10 @@ CATALOGUE = {
                                "the project this award paid is required: {measure} is capped or grouped per project ({limits})"),
     "prior_needs_platform_id": ("须注明该奖励所针对的平台：{measure} 按平台限额或不叠加（{limits}）",
                                 "the platform this award paid is required: {measure} is capped or grouped per platform ({limits})"),
+    # one event per year (one_per_year.py)
+    "one_per_year": ("每年{of}只能有一个 {type} 事件：{year} 年已有事件“{other}”（events/{other_index}）",
+                     "only one {type} event per year{of}: {year} already has event '{other}' (events/{other_index})"),
+    "one_per_year_of": ("及每个 {field}（此处为 {value}）", " and {field} (here {value})"),
 }
 
 

@@ -15,19 +15,26 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 
 from ..vocabulary import Vocabulary, vocabulary
 from ..zones import Zones, zones
+from . import limits, one_per_year
+from .limits import MAX_EVENTS, echo
 from .messages import DEFAULT_LANG, LANGS, Messages, requested_lang
 from .prior_awards import PriorAwardLaw, bundled_prior_award_law
 
-_MONEY = re.compile(r"^-?\d+(\.\d{1,2})?$")
-MAX_EVENTS = 500
+# ASCII digits only: Python's \d, int() and Decimal() also take full-width and Arabic-Indic ones
+_MONEY = re.compile(r"-?[0-9]+(\.[0-9]{1,%d})?" % limits.MONEY_DECIMALS, re.ASCII)
+_DECIMAL = re.compile(limits.decimal_pattern(), re.ASCII)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 NO_BAR = r"^[^|]*$"  # candidate ids join version, measure and event id with "|"
 
 
 class Money(fields.Field):
+    """At most ``MONEY_INTEGER_DIGITS`` digits of yuan, so the conversion to fen is short and exact."""
     default_error_messages = {
         "float": "money must be a decimal string such as \"200000.00\" or an integer of yuan, not a JSON number with a fraction",
         "invalid": "not an amount of money with at most two decimals",
         "negative": "must not be negative",
+        "digits": "at most {digits} integer digits of yuan",
+        "ascii": "ASCII digits only",
     }
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -37,16 +44,24 @@ class Money(fields.Field):
             raise self.make_error("float")
         if isinstance(value, int):
             amount = Decimal(value)
-        elif isinstance(value, str) and _MONEY.match(value.strip()):
-            try:
-                amount = Decimal(value.strip())
-            except InvalidOperation:
-                raise self.make_error("invalid") from None
+        elif isinstance(value, str):
+            amount = self._parse(value)
         else:
             raise self.make_error("invalid")
         if amount < 0:
             raise self.make_error("negative")
+        if amount >= 10**limits.MONEY_INTEGER_DIGITS:
+            raise self.make_error("digits", digits=limits.MONEY_INTEGER_DIGITS)
         return amount
+
+    def _parse(self, text: str) -> Decimal:
+        if not text.isascii():
+            raise self.make_error("ascii")
+        if not _MONEY.fullmatch(text):
+            raise self.make_error("invalid")
+        if len(text.lstrip("-").split(".")[0].lstrip("0")) > limits.MONEY_INTEGER_DIGITS:
+            raise self.make_error("digits", digits=limits.MONEY_INTEGER_DIGITS)  # before Decimal() reads them all
+        return Decimal(text)
 
 
 class StrictBool(fields.Field):
@@ -60,16 +75,29 @@ class StrictBool(fields.Field):
 
 
 class Rate(fields.Field):
-    """A decimal such as an exchange rate or a growth rate: a string (or integer), at most six decimals."""
-    default_error_messages = {"invalid": "a decimal string with at most six decimals, such as \"7.1234\""}
+    """A decimal such as an exchange rate or a growth rate: a string (or integer), at most six decimals
+    and ``DECIMAL_INTEGER_DIGITS`` integer digits (ASCII)."""
+    default_error_messages = {"invalid": "a decimal string with at most six decimals, such as \"7.1234\"",
+                              "digits": "at most {digits} integer digits and {decimals} decimals"}
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or isinstance(value, float):
+        if isinstance(value, bool) or isinstance(value, float) or not isinstance(value, (int, str)):
             raise self.make_error("invalid")
-        text = str(value).strip()
-        if not re.match(r"^-?\d+(\.\d{1,6})?$", text):
+        text = str(value)
+        if _DECIMAL.fullmatch(text):
+            return Decimal(text)
+        if text.isascii() and re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
+            raise self.make_error("digits", digits=limits.DECIMAL_INTEGER_DIGITS, decimals=limits.DECIMAL_DECIMALS)
+        raise self.make_error("invalid")
+
+
+class StrictDate(fields.Date):
+    """``YYYY-MM-DD`` only: ``date.fromisoformat`` also takes ``20240101`` and ``2024-W01-1``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not _DATE.fullmatch(value):
             raise self.make_error("invalid")
-        return Decimal(text)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class KnownId(validate.OneOf):
@@ -96,9 +124,10 @@ _FIELD_ERRORS = {
     "list": {"invalid": "list"},
     "mapping": {"invalid": "mapping"},
     "nested": {"type": "object"},
-    "money": {"float": "money_float", "invalid": "money_invalid", "negative": "money_negative"},
+    "money": {"float": "money_float", "invalid": "money_invalid", "negative": "money_negative",
+              "digits": "money_digits", "ascii": "money_ascii"},
     "bool": {"invalid": "bool"},
-    "rate": {"invalid": "rate"},
+    "rate": {"invalid": "rate", "digits": "rate_digits"},
 }
 _COMMON_ERRORS = {"required": "required", "null": "null", "validator_failed": "validator_failed"}
 
@@ -129,8 +158,11 @@ class _Localized:
     def integer(self, **kwargs) -> fields.Integer:
         return fields.Integer(strict=True, error_messages=self.errors("integer"), **kwargs)
 
+    def bounded_integer(self, low: int, high: int, **kwargs) -> fields.Integer:
+        return self.integer(validate=validate.Range(min=low, max=high, error=self.m.template("range")), **kwargs)
+
     def date(self, **kwargs) -> fields.Date:
-        return fields.Date(error_messages=self.errors("date"), **kwargs)
+        return StrictDate(error_messages=self.errors("date"), **kwargs)
 
     def money(self, **kwargs) -> Money:
         return Money(error_messages=self.errors("money"), **kwargs)
@@ -167,18 +199,18 @@ class _Localized:
         if spec.type == "decimal":
             return self.rate(**kwargs)
         if spec.type == "int":
-            return self.integer(**kwargs)
+            return self.bounded_integer(limits.MIN_INT, limits.MAX_INT, **kwargs)
         if spec.type == "enum":
             return self.enum(spec.values, **kwargs)
-        return self.string(max=200, **kwargs)
+        return self.string(max=limits.MAX_NAME, **kwargs)
 
     def common_event_fields(self) -> dict:
         """The fields every event has, whatever its type."""
         return {
-            "id": self.string(min=1, max=100, required=True,
+            "id": self.string(min=1, max=limits.MAX_ID, required=True,
                               extra=[validate.Regexp(NO_BAR, error=self.m.template("id_bar"))]),
             "date": self.date(required=True),
-            "project_id": self.string(max=100),
+            "project_id": self.string(max=limits.MAX_ID),
         }
 
 
@@ -202,7 +234,7 @@ def _applicant_schema(vocab: Vocabulary, registry: Zones, local: _Localized) -> 
     class Incident(local.Schema):
         class Meta:
             unknown = RAISE
-        year = local.integer(required=True, validate=validate.Range(min=1990, max=2100, error=m.template("range")))
+        year = local.bounded_integer(limits.MIN_YEAR, limits.MAX_YEAR, required=True)
         type = local.enum(list(vocab.incident_types), required=True)
         grade = local.enum(list(vocab.grades))
 
@@ -214,20 +246,20 @@ def _applicant_schema(vocab: Vocabulary, registry: Zones, local: _Localized) -> 
                 raise ValidationError(m("grade_required"), field_name="grade")
 
     def unknown(key):
-        return lambda value, closest: m(key, value=value, closest=m.join(closest))
+        return lambda value, closest: m(key, value=echo(value), closest=m.join(closest))
 
     class Applicant(local.Schema):
         class Meta:
             unknown = RAISE
         kind = local.enum(vocab.applicant_kinds, required=True)
-        name = local.string(max=200)
-        credit_code = local.string(max=50)
+        name = local.string(max=limits.MAX_NAME)
+        credit_code = local.string(max=limits.MAX_ID)
         city = local.string(max=50, extra=[KnownId(registry.cities, registry.closest_cities, unknown("city_unknown"))])
         zone = local.string(max=100, extra=[KnownId(registry.zones, registry.closest_zones, unknown("zone_unknown"))])
         zone_level = local.enum(vocab.zone_levels)
         zone_type = local.enum(vocab.zone_types)
         attributes = local.nested(Attributes, load_default=dict)
-        incidents = local.list(local.nested(Incident), max=200, load_default=list)
+        incidents = local.list(local.nested(Incident), max=limits.MAX_INCIDENTS, load_default=list)
 
         # run beside field errors too: every invalid field of a case is reported at once
         @validates_schema(skip_on_field_errors=False)
@@ -262,14 +294,14 @@ def build_case_schema(vocab: Vocabulary, registry: Zones | None = None, lang: st
     class PriorAward(local.Schema):
         class Meta:
             unknown = RAISE
-        measure = local.string(required=True, extra=[validate.Regexp(
+        measure = local.string(max=limits.MAX_MEASURE_ID, required=True, extra=[validate.Regexp(
             r"^[a-z][a-z0-9-]*/[0-9]+(\.[0-9]+)?(-[a-z0-9][a-z0-9-]*)?$", error=m.template("measure_id"))])
         amount = local.money(required=True)
         date = local.date(required=True)
-        year = local.integer(validate=validate.Range(min=1990, max=2100))  # of the fact it paid
+        year = local.bounded_integer(limits.MIN_YEAR, limits.MAX_YEAR)  # of the fact it paid
         # joined after a cap id into a ledger id and never split again: a "|" in them misnames nothing
-        project_id = local.string()
-        platform_id = local.string()
+        project_id = local.string(max=limits.MAX_ID)
+        platform_id = local.string(max=limits.MAX_ID)
 
     class Options(local.Schema):
         class Meta:
@@ -277,15 +309,16 @@ def build_case_schema(vocab: Vocabulary, registry: Zones | None = None, lang: st
         lang = local.enum(list(LANGS), load_default=DEFAULT_LANG)
         explain = local.bool(load_default=False)
         include_drafts = local.bool(load_default=False)
-        pin = local.mapping(keys=local.string(), values=local.string(), load_default=dict)
+        pin = local.mapping(keys=local.string(max=limits.MAX_ID), values=local.string(max=limits.MAX_ID),
+                            validate=local.length(max=limits.MAX_PINS, unit="items"), load_default=dict)
 
     class Case(local.Schema):
         class Meta:
             unknown = RAISE
-        case_id = local.string(max=100)
+        case_id = local.string(max=limits.MAX_ID)
         applicant = local.nested(Applicant, required=True)
         events = local.list(local.mapping(), required=True, max=MAX_EVENTS)
-        prior_awards = local.list(local.nested(PriorAward), max=500, load_default=list)
+        prior_awards = local.list(local.nested(PriorAward), max=limits.MAX_PRIOR_AWARDS, load_default=list)
         options = local.nested(Options, load_default=lambda: Options().load({}))
 
     return Case()
@@ -345,6 +378,12 @@ class CaseValidator:
             case = error.valid_data if isinstance(error.valid_data, dict) else None
         raw_events = payload.get("events")
         events = []
+        if isinstance(raw_events, list) and len(raw_events) > MAX_EVENTS:
+            # the list's length alone refuses the case: validating each event would only multiply the work
+            errors = [e for e in errors if e["path"] != "events"]
+            errors.append({"path": "events", "message": m("too_many_events", count=len(raw_events), max=MAX_EVENTS)})
+            raw_events = None
+        first_unknown_type = None  # the path whose message lists the known types; the others refer to it
         if isinstance(raw_events, list):
             seen: dict[str, int] = {}
             for index, raw in enumerate(raw_events):
@@ -355,18 +394,23 @@ class CaseValidator:
                 if isinstance(raw_id, str):
                     if raw_id in seen:
                         errors.append({"path": f"events/{index}/id",
-                                       "message": m("duplicate_event_id", id=raw_id, other=seen[raw_id])})
+                                       "message": m("duplicate_event_id", id=echo(raw_id), other=seen[raw_id])})
                     else:
                         seen[raw_id] = index
                 event_type = raw.get("type")
                 if (isinstance(event_type, str) and event_type in self.retired and not replaying
                         and not self._pinned_to_a_reader(payload, event_type)):
                     errors.append({"path": f"events/{index}/type",
-                                   "message": m("event_type_retired", type=event_type, replacement=self.retired[event_type])})
+                                   "message": m("event_type_retired", type=echo(event_type), replacement=self.retired[event_type])})
                     continue
                 if not isinstance(event_type, str) or event_type not in schemas.events:
-                    errors.append({"path": f"events/{index}/type",
-                                   "message": m("known_types", problem=_type_problem(m, event_type), known=schemas.known_types)})
+                    path = f"events/{index}/type"
+                    if first_unknown_type is None:
+                        first_unknown_type = path
+                        message = m("known_types", problem=_type_problem(m, event_type), known=schemas.known_types)
+                    else:
+                        message = m("known_types_see", problem=_type_problem(m, event_type), first=first_unknown_type)
+                    errors.append({"path": path, "message": message})
                     try:
                         schemas.common_event.load(raw)
                     except ValidationError as error:
@@ -379,7 +423,12 @@ class CaseValidator:
                     continue
                 events.append(event)
         errors += self.prior_award_law.problems(payload, m, already=errors)
+        if raw_events is not None and not replaying:
+            # a case logged before the rule replays as it was decided (it may now replay `different`);
+            # past the events limit nothing is judged event by event
+            errors += one_per_year.problems(payload, m, already=errors)
         if errors:
+            errors = [dict(e, path=_bounded_path(e["path"])) for e in errors]  # an unknown key is echoed in its path
             errors.sort(key=lambda e: _path_key(e["path"]))
             return None, errors
         case["events"] = events
@@ -399,8 +448,12 @@ def _type_problem(m: Messages, event_type) -> str:
     if event_type is None:
         return m("event_type_missing")
     if isinstance(event_type, str):
-        return m("event_type_unknown", type=event_type)
+        return m("event_type_unknown", type=echo(event_type))
     return m("event_type_not_string")
+
+
+def _bounded_path(path: str) -> str:
+    return "/".join(echo(part) for part in path.split("/")) if len(path) > limits.MAX_ECHO else path
 
 
 def _path_key(path: str):
