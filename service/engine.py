@@ -14,6 +14,7 @@ import collections
 import itertools
 import json
 import os
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
@@ -74,6 +75,14 @@ class Rule:
 
 
 _session_ids = itertools.count(1)
+# called as observer(ruleset name, seconds, failed) when a session ends: the metrics'
+# hook (service/metrics.py), set by the HTTP layer; the engine itself records nothing
+_session_observer: Callable[[str, float, bool], None] | None = None
+
+
+def observe_sessions(observer: Callable[[str, float, bool], None] | None) -> None:
+    global _session_observer
+    _session_observer = observer
 
 
 class Ruleset:
@@ -115,7 +124,7 @@ class Ruleset:
 class Session:
     """A single evaluation's working memory. Actions receive it to assert facts."""
 
-    __slots__ = ("_ruleset", "_handle", "sid", "context", "_state_offset", "_closed")
+    __slots__ = ("_ruleset", "_handle", "sid", "context", "_state_offset", "_closed", "_started")
 
     def __init__(self, ruleset: Ruleset, sid: str, context: Any):
         self._ruleset = ruleset
@@ -126,6 +135,7 @@ class Session:
         self._closed = False
 
     def __enter__(self) -> "Session":
+        self._started = time.perf_counter()
         self._handle = self._ruleset._instances.borrow()
         return self
 
@@ -136,6 +146,8 @@ class Session:
         finally:
             # after a failure the copy's state is not trusted again: compile afresh
             self._ruleset._instances.give_back(handle, reuse=exc_type is None)
+            if _session_observer is not None:
+                _session_observer(self._ruleset.name, time.perf_counter() - self._started, exc_type is not None)
 
     def _check(self, result, what) -> None:
         # _NOT_HANDLED only says that some fact matched no rule (an event no

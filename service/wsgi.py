@@ -6,8 +6,9 @@ import os
 
 from .engine import engine_version, is_patched_build
 from .http.app import create_app
+from .jsonlog import configure_logging
 
-logging.basicConfig(level=logging.INFO)
+configure_logging(logging.INFO)  # one JSON object a line, with the request's id
 
 if not is_patched_build() and os.environ.get("RAC_ALLOW_STOCK_ENGINE") != "1":
     raise SystemExit(

@@ -9,6 +9,7 @@ import uuid
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from .. import metrics
 from ..decide import Decider, canonical_sha256
 from ..engine import is_patched_build
 from ..resolve import PinError
@@ -16,7 +17,7 @@ from ..validate.limits import DEFAULT_MAX_BODY
 from ..validate.request import CaseValidator
 from .problems import header_lang, localized, problem, problem_lang
 from . import batch_routes, history_routes, openapi
-from . import log_routes
+from . import log_routes, observe
 from .body import read_json, refused
 from .deadline import BodyDeadline
 
@@ -31,6 +32,7 @@ def _json(body, status: int = 200) -> Response:
 
 def create_app(decider: Decider | None = None, *, max_body: int | None = None) -> Flask:
     app = Flask("service")
+    observe.register(app)  # request ids, access lines and /metrics: first in, last out of every request
     app.config["MAX_CONTENT_LENGTH"] = max_body or int(os.environ.get("RAC_MAX_BODY", DEFAULT_MAX_BODY))
     decider = decider or Decider()
     validator = CaseValidator(decider.vocab, decider.registry)
@@ -47,7 +49,8 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
             return refused(400, "invalid-case", lang, errors, args={"count": len(errors)})
         decision_id = str(uuid.uuid4())
         try:
-            decision = decider.decide(case, input_sha256=canonical_sha256(payload))
+            with metrics.timing_decision():
+                decision = decider.decide(case, input_sha256=canonical_sha256(payload))
         except PinError as error:
             return localized(404, "unknown-ruleset", lang, args={"error": error},
                              errors=[{"path": p, "message": m} for p, m in error.errors])

@@ -14,6 +14,7 @@ import uuid
 
 from flask import Response, request
 
+from .. import metrics
 from ..decide import canonical_sha256
 from ..resolve import PinError
 from . import log_routes
@@ -44,7 +45,8 @@ def decide_payload(decider, validator, payload, fallback_lang: str = DEFAULT_LAN
         return 400, refused(400, "invalid-case", lang, errors, args={"count": len(errors)}).get_json()
     decision_id = str(uuid.uuid4())
     try:
-        return 200, decider.decide(case, input_sha256=canonical_sha256(payload))
+        with metrics.timing_decision():
+            return 200, decider.decide(case, input_sha256=canonical_sha256(payload))
     except PinError as error:
         return 404, _localized_body(404, "unknown-ruleset", lang, args={"error": error},
                                  errors=[{"path": p, "message": m} for p, m in error.errors])

@@ -7,6 +7,7 @@ import logging
 
 from flask import Flask, Response, current_app
 
+from .. import metrics
 from ..decide import Decider
 from ..log import DecisionLog, LogBusy, LogError, from_env
 from ..replay import replay_record
@@ -46,9 +47,11 @@ def log_decision(payload, decision: dict) -> Response | None:
     else the 503 to answer instead — a decision is never served unlogged."""
     decision_log: DecisionLog | None = current_app.extensions.get(EXTENSION)
     if decision_log is None:
+        metrics.observe_decision(decision)
         return None
     try:
-        decision_log.append(payload, decision)
+        with metrics.timing_log_append():
+            decision_log.append(payload, decision)
     except LogBusy as error:  # expected while a lock is stuck: one line, no traceback per request
         log.warning("%s", error)
         return _retry_later(problem(503, "Decision not logged",
@@ -60,6 +63,7 @@ def log_decision(payload, decision: dict) -> Response | None:
         return _retry_later(problem(503, "Decision not logged",
                        "the decision was made but could not be written to the decision log, so it is not served; retry",
                        kind="decision-not-logged", decision_id=decision.get("decision_id")), error)
+    metrics.observe_decision(decision)
     return None
 
 
