@@ -58,10 +58,8 @@ def _finish(response: Response) -> Response:
     fields = {"type": "access", "method": request.method, "route": route, "path": request.path,
               "status": response.status_code, "duration_ms": round(seconds * 1000, 3),
               "remote": request.remote_addr}
-    if not g.get("request_id_given", True):
-        fields["request_id_made"] = True
-        if REQUEST_ID_HEADER in request.headers:
-            fields["request_id_refused"] = True  # the caller's was not a safe token; not repeated here
+    if not g.get("request_id_given", True) and REQUEST_ID_HEADER in request.headers:
+        fields["request_id_refused"] = True  # the caller's was not a safe token: not repeated here
     user = g.get("requested_by")
     if user:
         fields["user"] = user
