@@ -296,6 +296,15 @@ def _paths() -> dict:
                         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                         "content": {"application/problem+json": {"schema": _ref("Problem")}}}},
         }},
+        "/metrics": {"get": {
+            "tags": ["service"], "operationId": "metrics",
+            "summary": "Prometheus metrics of every worker: requests, decisions, log appends, engine sessions",
+            "responses": {
+                "200": {"description": "the Prometheus text exposition format, version 0.0.4",
+                        "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "501": {"description": "prometheus_client is not installed: no metrics",
+                        "content": {"application/problem+json": {"schema": _ref("Problem")}}}},
+        }},
         "/openapi.json": {"get": {
             "tags": ["service"], "operationId": "openapi", "summary": "This document",
             "responses": {"200": {"description": "the OpenAPI document", "content": _json_content({"type": "object"})}},
