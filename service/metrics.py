@@ -15,6 +15,7 @@ the loaded rulesets; ruleset names), never a case's or a client's values.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from contextlib import contextmanager
 
@@ -66,12 +67,16 @@ class _Metrics:
 
 
 _metrics: _Metrics | None = None
+_making = threading.Lock()  # a worker's first requests arrive on several threads at once
 
 
 def _get() -> _Metrics | None:
+    """The metrics, made in the process that first uses them (a worker, after the fork)."""
     global _metrics
     if _metrics is None and _prom is not None:
-        _metrics = _Metrics()
+        with _making:
+            if _metrics is None:  # registering a metric twice is an error
+                _metrics = _Metrics()
     return _metrics
 
 
