@@ -24,6 +24,7 @@ from service.http.app import create_app
 from service.http.observe import MAX_REQUEST_ID, REQUEST_ID_HEADER
 from service.jsonlog import JsonFormatter
 from service.log import LogError
+from service.rulebook.loader import revision_key
 from tests.helpers import qz_case
 from tests.hostile.ops_support import free_port
 
@@ -118,10 +119,8 @@ def test_metrics_count_a_decision_its_outcomes_its_log_append_and_its_engine_ses
     for (policy, kind), count in kinds.items():
         assert grew("rac_decision_outcomes_total", policy=policy, kind=kind) == count
     assert grew("rac_log_append_duration_seconds_count") == 1
-    sessions = {dict(labels)["ruleset"]: count for (name, labels), count in after.items()
-                if name == "rac_engine_sessions_total"}
-    for used in decision["rulesets"]:  # an engine ruleset is named policy@version, and #rN after a revision
-        (ruleset,) = [name for name in sessions if name.split("#")[0] == f"{used['policy']}@{used['version']}"]
+    for used in decision["rulesets"]:  # an engine ruleset is named by its revision's key
+        ruleset = revision_key(used["policy"], used["version"], used["revision"])
         assert grew("rac_engine_sessions_total", ruleset=ruleset) == 1
         assert grew("rac_engine_session_duration_seconds_count", ruleset=ruleset) == 1
     assert grew("rac_engine_sessions_total", ruleset="settlement") <= 1  # run only when caps or groups are contested
