@@ -390,3 +390,20 @@ def test_jwt_settings_that_would_let_tokens_through_are_refused(signing_key, tmp
     pem.write_text("not a key", encoding="utf-8")
     with pytest.raises(AuthConfigError, match="not a PEM public key"):
         JwtVerifier.from_env({"RAC_JWT_PUBLIC_KEY": str(pem), "RAC_JWT_ISSUER": ISSUER, "RAC_JWT_AUDIENCE": AUDIENCE})
+
+
+def test_the_wsgi_entry_point_refuses_an_open_service_off_loopback(tmp_path):
+    """The check runs where gunicorn loads the app, before any ruleset is compiled."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    env.update(BIND="0.0.0.0:8080", RAC_ALLOW_STOCK_ENGINE="1", RAC_DECISION_LOG=str(tmp_path / "log.sqlite3"))
+    env.pop("RAC_ALLOW_OPEN", None)
+    result = subprocess.run([sys.executable, "-c", "import service.wsgi"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert "refusing to serve without authentication on 0.0.0.0" in result.stderr
