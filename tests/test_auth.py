@@ -195,6 +195,13 @@ def test_a_key_store_holding_a_plain_key_or_an_unknown_role_is_refused(tmp_path)
             KeyStore.from_env({"RAC_API_KEYS": json.dumps([entry])}, ("submitter", "auditor", "admin"))
 
 
+def test_a_key_store_configured_but_empty_does_not_leave_the_service_open(tmp_path):
+    empty = tmp_path / "keys.yaml"
+    empty.write_text("keys: []\n", encoding="utf-8")
+    with pytest.raises(StartRefused, match="no keys"):
+        check_start({"RAC_API_KEYS_FILE": str(empty)})
+
+
 def test_keys_from_the_environment(decider):
     key = make_key()
     client = _app_with(decider, RAC_API_KEYS=json.dumps([hash_entry("portal", ["submitter"], key)])).test_client()

@@ -87,6 +87,8 @@ class KeyStore:
             entries += parse_entries(text, f"RAC_API_KEYS_FILE {path}", known_roles)
         if env.get("RAC_API_KEYS"):
             entries += parse_entries(env["RAC_API_KEYS"], "RAC_API_KEYS", known_roles)
+        if (path or env.get("RAC_API_KEYS")) and not entries:  # configured but empty must not mean open
+            raise AuthConfigError("RAC_API_KEYS_FILE / RAC_API_KEYS name no keys")
         return cls(entries) if entries else None
 
     def __len__(self) -> int:
