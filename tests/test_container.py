@@ -148,7 +148,10 @@ def test_compose_runs_the_service_on_postgresql(compose):
     assert service["build"] == "."
     assert "pgdata" in compose["volumes"]
     environ = {name: interpolated(str(v), {"POSTGRES_PASSWORD": "s3cret"}) for name, v in service["environment"].items()}
-    assert {"BIND", "DATABASE_URL", "WORKERS", "THREADS", "PROMETHEUS_MULTIPROC_DIR"} <= set(environ)
+    assert {"BIND", "DATABASE_URL", "WORKERS", "THREADS", "PROMETHEUS_MULTIPROC_DIR", "RAC_API_KEYS_FILE"} <= set(environ)
+    # off loopback the service starts only with credentials: the key store is a secret, mounted where it is read
+    assert service["secrets"] == ["api_keys"] and "api_keys" in compose["secrets"]
+    assert environ["RAC_API_KEYS_FILE"] == "/run/secrets/api_keys"
     log = from_env(environ)  # the service's own reading of the settings (nothing is connected to)
     assert log.backend.name == "postgresql"
     assert "s3cret" not in log.backend.describe()
@@ -223,3 +226,18 @@ def test_the_healthcheck_reaches_a_wildcard_ipv6_bind_on_loopback():
     readyz_url = runpy.run_path(str(ROOT / "scripts" / "healthcheck.py"))["readyz_url"]
     assert readyz_url("[::]:8080") == "http://[::1]:8080/readyz"
     assert readyz_url("10.0.0.5:9000") == "http://10.0.0.5:9000/readyz"
+
+
+def test_compose_settings_pass_the_start_up_rule_only_with_the_key_store(compose, tmp_path):
+    """The service binds 0.0.0.0 in the container: it starts with the secret key store, and refuses without it."""
+    from service.auth.apikeys import hash_entry, make_key
+    from service.auth.startup import StartRefused, check_start
+
+    environ = {name: interpolated(str(v), {"POSTGRES_PASSWORD": "s3cret"})
+               for name, v in compose["services"]["service"]["environment"].items()}
+    store = tmp_path / "api_keys"  # /run/secrets/api_keys in the container
+    store.write_text(yaml.safe_dump([hash_entry("scraper", ["auditor"], make_key())]))
+    notices = check_start(dict(environ, RAC_API_KEYS_FILE=str(store)))
+    assert any("1 API key" in line for _, line in notices)
+    with pytest.raises(StartRefused):
+        check_start({k: v for k, v in environ.items() if k != "RAC_API_KEYS_FILE"})

@@ -16,7 +16,7 @@ from ..resolve import PinError
 from ..validate.limits import DEFAULT_MAX_BODY
 from ..validate.request import CaseValidator
 from .problems import header_lang, localized, problem, problem_lang
-from . import batch_routes, history_routes, openapi
+from . import auth, batch_routes, history_routes, openapi
 from . import log_routes, observe
 from .body import read_json, refused
 from .deadline import BodyDeadline
@@ -37,6 +37,7 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
     decider = decider or Decider()
     validator = CaseValidator(decider.vocab, decider.registry)
     app.extensions["decider"] = decider
+    auth.register(app)  # before any view runs, and before any body is read
 
     @app.post("/v1/decisions")
     def decisions():

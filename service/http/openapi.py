@@ -18,6 +18,7 @@ from .. import __version__
 from ..paths import SCHEMAS_DIR
 from ..validate import limits
 from ..validate.request import MAX_EVENTS, CaseValidator, Money, Rate, StrictBool, StrictDate
+from ..auth.policy import ADMIN, required_role
 from .batch_routes import MAX_BATCH
 from .problems import PROBLEM_TYPE
 
@@ -82,6 +83,7 @@ def build_document(validator: CaseValidator | None = None) -> dict:
     schemas["Outcome"]["properties"]["kind"]["enum"] = _outcome_kinds()
     doc["components"]["responses"] = _problem_responses()
     doc["paths"] = _paths()
+    _secure(doc)
     doc["x-limits"] = _limits()
     doc["tags"] = [{"name": "decisions", "description": "decide cases"},
                    {"name": "rulesets", "description": "the law the service holds, and its history"},
@@ -208,6 +210,43 @@ def _problem_responses() -> dict:
         "LogUnavailable": response("the decision log could not be read; retry"),
         "NotLogged": response("the decision was made but could not be logged, so it is not served; retry"),
     }
+
+
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+def _secure(doc: dict) -> None:
+    """The bearer scheme, and on each operation the role it needs (service/auth/policy.py decides,
+    so the document cannot drift from what is enforced): ``security`` and its 401/403, or ``security: []``."""
+    doc["components"]["securitySchemes"] = {"bearerAuth": {
+        "type": "http", "scheme": "bearer",
+        "description": "An API key (rac_…, RAC_API_KEYS_FILE / RAC_API_KEYS, stored as its sha256) or a JWT "
+                       "(RAC_JWT_PUBLIC_KEY / RAC_JWKS_FILE; issuer, audience and expiry checked; roles in "
+                       "RAC_JWT_ROLES_CLAIM). Required only when the deployment configures credentials. Roles: "
+                       "submitter (decide), auditor (read, replay, explain, verify), admin (everything). "
+                       "A malformed Authorization header is a 400 invalid_request (RFC 6750)."}}
+    challenge = {"WWW-Authenticate": {"schema": {"type": "string"},
+                                      "description": 'RFC 6750: Bearer realm="gx-zones-rules"[, error="…"][, scope="role"]'}}
+    for name, description in (("Unauthorized", "no bearer token, or one not accepted (error=\"invalid_token\"); "
+                                               "why is never said"),
+                              ("Forbidden", "the token is accepted but lacks the role the operation needs "
+                                            "(error=\"insufficient_scope\", scope names the role)")):
+        doc["components"]["responses"][name] = {
+            "description": description, "headers": challenge,
+            "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+    for path, item in doc["paths"].items():
+        rule = path.replace("{", "<").replace("}", ">")
+        for method, operation in item.items():
+            if method not in _METHODS:  # path-level parameters, summary
+                continue
+            role = required_role(method.upper(), rule)
+            if role is None:
+                operation["security"] = []
+                continue
+            operation["security"] = [{"bearerAuth": []}]
+            operation["x-roles"] = sorted({role, ADMIN})
+            operation["responses"]["401"] = {"$ref": "#/components/responses/Unauthorized"}
+            operation["responses"]["403"] = {"$ref": "#/components/responses/Forbidden"}
 
 
 def _json_content(schema: dict) -> dict:

@@ -98,6 +98,15 @@ CATALOGUE = {
     "one_per_year": ("每年{of}只能有一个 {type} 事件：{year} 年已有事件“{other}”（events/{other_index}）",
                      "only one {type} event per year{of}: {year} already has event '{other}' (events/{other_index})"),
     "one_per_year_of": ("及每个 {field}（此处为 {value}）", " and {field} (here {value})"),
+    # authentication (service/http/auth.py): what RFC 6750 lets a refusal say, no more
+    "auth_required_title": ("需要身份凭证", "Authentication required"),
+    "auth_required": ("请以 Authorization: Bearer 发送 API 密钥或 JWT", "send an API key or a JWT as Authorization: Bearer"),
+    "auth_invalid_title": ("令牌无效", "Invalid token"),
+    "auth_invalid": ("持有者令牌未被接受", "the bearer token was not accepted"),
+    "auth_malformed_title": ("授权请求头无效", "Invalid Authorization header"),
+    "auth_malformed": ("Authorization 请求头须为 Bearer 加一个令牌", "the Authorization header must be Bearer and one token"),
+    "auth_forbidden_title": ("权限不足", "Insufficient role"),
+    "auth_forbidden": ("此请求需要角色 {role}", "this request needs the role {role}"),
 }
 
 

@@ -1,0 +1,2 @@
+class AuthConfigError(Exception):
+    """The credentials configured cannot be used: the service must not start."""
