@@ -243,6 +243,24 @@ def test_a_refusal_before_the_view_still_gets_an_id_and_a_line(decider, lines):
     assert line["status"] == 401 and line["user"] == "someone" and line["request_id"] == "auth-1"
 
 
+def test_with_credentials_the_refused_and_the_served_are_lines_with_ids_and_the_caller(decider, lines, monkeypatch):
+    from service.auth.apikeys import hash_entry, make_key
+
+    key = make_key()
+    for name in ("RAC_API_KEYS_FILE", "RAC_JWT_PUBLIC_KEY", "RAC_JWKS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RAC_API_KEYS", json.dumps([hash_entry("portal", ["submitter"], key)]))
+    client = create_app(decider).test_client()
+    refused = client.post("/v1/decisions", json=granted_case(), headers={REQUEST_ID_HEADER: "no-token-1"})
+    assert refused.status_code == 401 and refused.headers[REQUEST_ID_HEADER] == "no-token-1"
+    served = client.post("/v1/decisions", json=granted_case(),
+                         headers={REQUEST_ID_HEADER: "portal-1", "Authorization": f"Bearer {key}"})
+    assert served.status_code == 200 and served.headers[REQUEST_ID_HEADER] == "portal-1"
+    first, second = access_lines(lines())
+    assert (first["request_id"], first["status"], "user" in first) == ("no-token-1", 401, False)
+    assert (second["request_id"], second["status"], second["user"]) == ("portal-1", 200, "portal")
+
+
 def test_a_line_outside_a_request_says_request_id_null():
     record = logging.LogRecord("service", logging.WARNING, __file__, 1, "start-up %s", ("note",), None)
     line = json.loads(JsonFormatter().format(record))
