@@ -421,3 +421,37 @@ def test_two_workers_metrics_add_up_survive_a_worker_and_every_line_is_json(tmp_
     assert {line["logger"] for line in lines} >= {"gunicorn.error", "service.access"}
     assert all("request_id" in line for line in lines)
     assert not list(runtime.iterdir())  # the master removed its socket on the way out
+
+
+def test_gunicorns_own_access_log_when_asked_for_is_json_with_the_request_id(tmp_path):
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from service.jsonlog import GunicornLogger
+
+    config = Config()
+    config.set("accesslog", str(tmp_path / "access.log"))
+    config.set("errorlog", str(tmp_path / "error.log"))
+    logger = GunicornLogger(config)
+    try:
+        response = SimpleNamespace(status="201 Created", sent=17, headers=[("X-Request-Id", "gid-1")])
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/v1/decisions", "REMOTE_ADDR": "10.0.0.9",
+                   "RAW_URI": "/v1/decisions", "SERVER_PROTOCOL": "HTTP/1.1"}
+        logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(microseconds=2500))
+        logger.error("a worker %s", "failed")
+        for handler in logger.access_log.handlers + logger.error_log.handlers:
+            handler.flush()
+    finally:
+        for log in (logger.access_log, logger.error_log):
+            for handler in list(log.handlers):
+                handler.close()
+                log.removeHandler(handler)
+    (access,) = [json.loads(line) for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert access | {"time": None, "pid": None} == {
+        "time": None, "level": "info", "logger": "gunicorn.access", "message": "request", "pid": None,
+        "request_id": "gid-1", "type": "access", "source": "gunicorn", "method": "POST", "path": "/v1/decisions",
+        "status": 201, "duration_ms": 2.5, "remote": "10.0.0.9", "bytes": 17}
+    (error,) = [json.loads(line) for line in (tmp_path / "error.log").read_text().splitlines()]
+    assert error["message"] == "a worker failed" and error["level"] == "error" and error["request_id"] is None
