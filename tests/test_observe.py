@@ -310,8 +310,9 @@ def test_a_given_metrics_directory_is_emptied_of_an_earlier_starts_files_and_kep
     assert tmp_path.is_dir()
 
 
-def test_gunicorn_logs_through_the_json_logger(monkeypatch):
-    assert load_gunicorn_conf(monkeypatch)["logger_class"] == "service.jsonlog.GunicornLogger"
+def test_gunicorn_logs_through_the_json_logger(monkeypatch, tmp_path):
+    conf = load_gunicorn_conf(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    assert conf["logger_class"] == "service.jsonlog.GunicornLogger"
 
 
 # -- a real gunicorn, two workers ---------------------------------------------------------------
