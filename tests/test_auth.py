@@ -21,8 +21,8 @@ from service.http.app import create_app
 
 from tests.helpers import qz_case
 
-KEYS = {"intake": make_key(), "audit-office": make_key(), "ops": make_key()}
-ROLES = {"intake": ["submitter"], "audit-office": ["auditor"], "ops": ["admin"]}
+KEYS = {"intake": make_key(), "audit-office": make_key(), "ops": make_key(), "scraper": make_key()}
+ROLES = {"intake": ["submitter"], "audit-office": ["auditor"], "ops": ["admin"], "scraper": ["monitor"]}
 CREDENTIAL_VARS = ("RAC_API_KEYS_FILE", "RAC_API_KEYS", "RAC_JWT_PUBLIC_KEY", "RAC_JWKS_FILE", "RAC_JWT_ISSUER",
                    "RAC_JWT_AUDIENCE", "RAC_JWT_ROLES_CLAIM", "RAC_JWT_ALGORITHMS", "RAC_JWT_LEEWAY")
 ISSUER, AUDIENCE = "https://idp.example/realms/gx", "gx-zones-rules"
@@ -105,6 +105,15 @@ def test_an_auditor_reads_and_replays_but_cannot_submit(client, logged_id):
     _assert_refused(client.post("/v1/decisions", json=_case(), headers=token), 403, "insufficient_scope", "submitter")
     _assert_refused(client.post("/v1/decisions:batch", json={"cases": [_case()]}, headers=token), 403,
                     "insufficient_scope", "submitter")
+
+
+def test_a_scrapers_token_reads_the_metrics_and_nothing_else(client, logged_id):
+    token = _bearer(KEYS["scraper"])
+    assert client.get("/metrics", headers=token).status_code in (200, 501)  # 501: prometheus_client absent
+    _assert_refused(client.get("/metrics"), 401)
+    _assert_refused(client.get("/metrics", headers=_bearer(KEYS["audit-office"])), 403, "insufficient_scope", "monitor")
+    _assert_refused(client.get(f"/v1/decisions/{logged_id}", headers=token), 403, "insufficient_scope", "auditor")
+    _assert_refused(client.post("/v1/decisions", json=_case(), headers=token), 403, "insufficient_scope", "submitter")
 
 
 def test_an_admin_does_both(client):
@@ -240,7 +249,7 @@ def test_an_open_service_elsewhere_refuses_to_start_unless_intended():
 
 def test_with_credentials_any_address_starts(key_file):
     [(level, line)] = check_start({"BIND": "0.0.0.0:8080", "RAC_API_KEYS_FILE": str(key_file)})
-    assert level == logging.INFO and "3 API key(s)" in line
+    assert level == logging.INFO and "4 API key(s)" in line
 
 
 def test_unusable_credentials_refuse_to_start(tmp_path):

@@ -5,7 +5,11 @@ from __future__ import annotations
 SUBMITTER = "submitter"
 AUDITOR = "auditor"
 ADMIN = "admin"
-ROLES = (SUBMITTER, AUDITOR, ADMIN)
+# a scraper's token reads the counters and nothing else: /metrics holds no case data, but a
+# token that could also read decisions would be a leak waiting for its scraper's config
+MONITOR = "monitor"
+ROLES = (SUBMITTER, AUDITOR, ADMIN, MONITOR)
+MONITOR_PATHS = frozenset({"/metrics"})
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 LAW_PREFIX = "/v1/rulesets"  # the published law: anyone may read what the service decides by
@@ -26,6 +30,8 @@ def required_role(method: str, path: str) -> str | None:
         return None
     if method == "POST" and path in SUBMIT_PATHS:
         return SUBMITTER
+    if method in READ_METHODS and path in MONITOR_PATHS:
+        return MONITOR
     if method in READ_METHODS:
         return AUDITOR
     if method == "POST" and path.startswith(AUDIT_POST_PREFIXES):
