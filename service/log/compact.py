@@ -1,15 +1,19 @@
 """How a decision is stored: what every decision of a bundle repeats, kept once.
 
 A decision repeats two things that its own hashes already pin: the bundle's list of
-ruleset versions (≈1.1 KB, pinned by ``bundle.revision``) and the articles' prose that
-outcomes and denials quote (``citation``, ``notes``, ``basis``, …, pinned by each
+ruleset versions (≈1.1 KB, pinned by ``bundle.revision``) and, in each outcome and
+denial, what its measure's version says whatever the case (the article's prose
+``citation``, ``notes``, ``basis``, …, its document, status, window; pinned by each
 ruleset's ``sha256``). The stored decision refers to each by id instead, in a
 content-addressed side table (``decision_parts``: id → canonical JSON), where it is
 written once:
 
 - ``bundle.versions`` → ``bundle["versions#"] = "b:" + revision``, the bundle's revision
   hash (``bundle_revision(versions)``), which is checked again when read back;
-- a prose member of an outcome or denial → ``item[name + "#"] = "t:" + sha256(text)[:24]``.
+- those members of an outcome or denial (``MEASURE_MEMBERS``), taken together →
+  ``item["#"] = "t:" + sha256(text)[:24]``, merged back into the item when read;
+- the decision's ``rulesets`` and ``not_applicable`` lists, which few combinations of
+  versions and zones make, → ``decision[name + "#"]`` the same way.
 
 ``inflate`` undoes it exactly: the canonical text of the inflated decision is the text
 answered, which is what the record's hash covers — so GET /v1/decisions/{id}, replay and
@@ -24,8 +28,12 @@ import orjson
 
 from ..rulebook.registry import bundle_revision
 
-PROSE = ("citation", "notes", "basis", "handled_by", "payer", "document")
+# what an outcome or denial says of its measure's version, the same in every case it is
+# said of (a member that differs only makes another part: correctness never rests on it)
+MEASURE_MEMBERS = ("measure", "policy", "version", "status", "document", "article", "citation", "notes",
+                   "basis", "handled_by", "payer", "kind", "beneficiary", "what_if", "window", "cap")
 ITEMS = ("outcomes", "denials")
+WHOLE = ("rulesets", "not_applicable")  # top-level members shared by many decisions
 MIN_BYTES = 40  # shorter than this a reference saves nothing
 REF = "#"
 
@@ -62,6 +70,11 @@ def deflate(decision: dict, held=lambda part_id, body: True) -> tuple[dict, dict
             holder[name + REF] = part_id
             parts[part_id] = body
 
+    for name in WHOLE:
+        if name in decision:
+            body = _dumps(decision[name])
+            if len(body.encode("utf-8")) >= MIN_BYTES:
+                refer(stored, name, text_id(body), body)
     bundle = decision.get("bundle")
     if isinstance(bundle, dict) and isinstance(bundle.get("versions"), list) \
             and bundle.get("revision") == bundle_revision(bundle["versions"]):
@@ -75,11 +88,13 @@ def deflate(decision: dict, held=lambda part_id, body: True) -> tuple[dict, dict
         for item in stored[list_name]:
             if not isinstance(item, dict):
                 continue
-            for name in PROSE:
-                if name in item:
-                    body = _dumps(item[name])
-                    if len(body.encode("utf-8")) >= MIN_BYTES:
-                        refer(item, name, text_id(body), body)
+            said = {name: item[name] for name in MEASURE_MEMBERS if name in item}
+            body = _dumps(said)
+            if len(body.encode("utf-8")) >= MIN_BYTES and held(text_id(body), body):
+                for name in said:
+                    del item[name]
+                item[REF] = text_id(body)
+                parts[item[REF]] = body
     return stored, parts
 
 
@@ -95,20 +110,22 @@ def inflate(stored: dict, parts: dict) -> dict:
     """The decision as answered, from its stored form and {part id: body} (KeyError: a part is missing)."""
     if not references(stored):
         return stored
-    decision = dict(stored)
-    if isinstance(stored.get("bundle"), dict):
-        decision["bundle"] = _restore(stored["bundle"], parts)
+    decision = _restore(stored, parts)
+    if isinstance(decision.get("bundle"), dict):
+        decision["bundle"] = _restore(decision["bundle"], parts)
     for list_name in ITEMS:
-        if isinstance(stored.get(list_name), list):
+        if isinstance(decision.get(list_name), list):
             decision[list_name] = [_restore(item, parts) if isinstance(item, dict) else item
-                                   for item in stored[list_name]]
+                                   for item in decision[list_name]]
     return decision
 
 
 def _restore(holder: dict, parts: dict) -> dict:
     restored = {}
     for key, value in holder.items():
-        if key.endswith(REF):
+        if key == REF:  # the members of an item kept together
+            restored.update(orjson.loads(parts[value]))
+        elif key.endswith(REF):
             restored[key[:-len(REF)]] = orjson.loads(parts[value])
         else:
             restored[key] = value
@@ -116,6 +133,7 @@ def _restore(holder: dict, parts: dict) -> dict:
 
 
 def _holders(decision: dict):
+    yield decision
     if isinstance(decision.get("bundle"), dict):
         yield decision["bundle"]
     for list_name in ITEMS:

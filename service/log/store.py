@@ -156,6 +156,7 @@ class DecisionLog:
             received_sha256 = sha256_text(canonical(payload))
             kept, masked = self.masking.apply(payload) if self.masking else (payload, [])
             input_text, decision_text = canonical(kept), canonical(decision)
+            compacted = self._compact(decision_text)  # outside the lock: it is held for the INSERTs only
         except TypeError as error:
             raise LogError(f"decision not serialisable: {error}") from error
         wait = self.backend.lock_wait
@@ -173,7 +174,7 @@ class DecisionLog:
                                    format=FORMAT, requested_by=requested_by, request_id=request_id,
                                    input_sha256=received_sha256, masked=masked)
                 record.hash = record_hash(record)
-                stored, parts = self._deflate(cursor, decision_text)
+                stored, parts = self._parts_to_insert(cursor, decision_text, *compacted)
                 for part_id, body in parts.items():
                     cursor.execute(self.backend.sql("INSERT INTO decision_parts (id, body) VALUES (?, ?) "
                                                     "ON CONFLICT (id) DO NOTHING"), (part_id, body))
@@ -208,22 +209,28 @@ class DecisionLog:
             last = cursor.fetchone()
         return (int(last[0]), last[1]) if last else (0, GENESIS)
 
-    def _deflate(self, cursor, decision_text: str) -> tuple[str, dict]:
-        """(the decision's stored text, the parts of it to insert). The compact form is used only
-        when it inflates back to the very text answered."""
+    @staticmethod
+    def _compact(decision_text: str, held=None) -> tuple[str, dict]:
+        """(the decision's stored text, its parts). The compact form is used only when it
+        inflates back to the very text answered."""
         decision = orjson.loads(decision_text)
-        stored, parts = compact.deflate(decision)
-        unknown = [part_id for part_id in parts if part_id not in self._parts]
-        if unknown:
-            cursor.execute(self.backend.sql(f"SELECT id, body FROM decision_parts WHERE id IN "
-                                            f"({', '.join('?' * len(unknown))})"), tuple(unknown))
-            held = dict(cursor.fetchall())
-            if any(held[part_id] != parts[part_id] for part_id in held):  # an id held with another body
-                stored, parts = compact.deflate(decision, lambda part_id, body: held.get(part_id, body) == body)
-        stored_text = canonical(stored)
+        stored, parts = compact.deflate(decision) if held is None else compact.deflate(decision, held)
         if not parts or canonical(compact.inflate(stored, parts)) != decision_text:
             return decision_text, {}
-        return stored_text, {part_id: body for part_id, body in parts.items() if part_id not in self._parts}
+        return canonical(stored), parts
+
+    def _parts_to_insert(self, cursor, decision_text: str, stored: str, parts: dict) -> tuple[str, dict]:
+        """(the stored text, the parts not in the table yet), under the append lock."""
+        unknown = [part_id for part_id in parts if part_id not in self._parts]
+        if not unknown:
+            return stored, {}
+        cursor.execute(self.backend.sql(f"SELECT id, body FROM decision_parts WHERE id IN "
+                                        f"({', '.join('?' * len(unknown))})"), tuple(unknown))
+        held = dict(cursor.fetchall())
+        if any(held[part_id] != parts[part_id] for part_id in held):  # an id held with another body
+            stored, parts = self._compact(decision_text, lambda part_id, body: held.get(part_id, body) == body)
+        self._parts.update((part_id, body) for part_id, body in held.items() if parts.get(part_id) == body)
+        return stored, {part_id: body for part_id, body in parts.items() if part_id not in held}
 
     def _failed(self, decision: dict, error: LogError) -> LogError:
         self.last_append = {"ok": False, "at": time.monotonic(), "error": str(error)}
