@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS decision_log_archived (
     archive TEXT NOT NULL
 );
 
-CREATE OR REPLACE FUNCTION decision_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION decision_log_refuse_change() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$  -- the log's schema, whoever calls
 BEGIN
     IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'decision_log'
        AND pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID), 'USAGE')
