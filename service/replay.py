@@ -20,17 +20,20 @@ ADDED_LATER = {"inapplicable": []}  # only denials: said_once versions (revision
 
 
 def replay_record(decider: Decider, validator: CaseValidator, record: LogRecord) -> dict:
-    return replay(decider, validator, record.input, orjson.loads(record.decision))
+    # a masked input hashes otherwise than the input received: the receipt's hash is the record's
+    return replay(decider, validator, record.input, orjson.loads(record.decision), record.received_sha256)
 
 
-def replay(decider: Decider, validator: CaseValidator, input_text: str, logged: dict) -> dict:
-    """``{"status": "identical"}`` or ``{"status": "different", "differences": [{path, logged, replayed}, …]}``."""
+def replay(decider: Decider, validator: CaseValidator, input_text: str, logged: dict,
+           input_sha256: str | None = None) -> dict:
+    """``{"status": "identical"}`` or ``{"status": "different", "differences": [{path, logged, replayed}, …]}``.
+    ``input_sha256``: of the input as received, where ``input_text`` is not that (masked); else its own."""
     case, errors = validator.validate(orjson.loads(input_text), replaying=True)
     if errors:
         return _different([{"path": "input", "logged": "valid", "replayed": errors}])
     bundle = (logged.get("bundle") or {}).get("versions") if isinstance(logged, dict) else None
     try:
-        replayed = decider.decide(case, input_sha256=hashlib.sha256(input_text.encode("utf-8")).hexdigest(),
+        replayed = decider.decide(case, input_sha256=input_sha256 or hashlib.sha256(input_text.encode("utf-8")).hexdigest(),
                                   bundle=list(bundle) if bundle is not None else None, judged=judged_under(logged))
     except BundleMismatch as error:
         held = {entry.rsplit(":", 1)[0]: entry for entry in decider.bundle["versions"]}

@@ -143,7 +143,7 @@ def test_metrics_label_routes_by_template_and_unmatched_paths_by_one_label(clien
 class _RefusingLog:
     """A decision log whose appends fail as a full disk would."""
 
-    def append(self, payload, decision):
+    def append(self, payload, decision, **who):
         raise LogError("disk full")
 
 

@@ -22,14 +22,15 @@ def main(argv: list[str] | None = None) -> int:
 
     for module in (diff, batch, openapi, apikey):
         module.add_parser(sub)
-    from . import replay as cli_replay, verify as cli_verify
+    from . import archive as cli_archive, replay as cli_replay, verify as cli_verify
 
     cli_replay.configure(sub.add_parser("replay", help="re-evaluate one logged decision; report identical or the differences"))
     cli_verify.configure(sub.add_parser("verify", help="check the decision log's hash chain and replay every decision"))
+    cli_archive.configure(sub.add_parser("archive", help="move old decision records to a JSON-lines archive"))
     args = parser.parse_args(argv)
     if args.command in ("diff", "batch", "openapi", "apikey"):
         return args.run(args)
-    if args.command in ("replay", "verify"):
+    if args.command in ("replay", "verify", "archive"):
         return args.run(args)
     if args.command == "coverage":
         from .coverage import run

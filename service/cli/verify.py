@@ -36,8 +36,8 @@ def verify(decision_log, decider=None, validator=None, out: TextIO | None = None
 
     out = out or sys.stdout
     count = problems = 0
-    head = (0, GENESIS)
-    for record, chain_problems in check_chain(decision_log.records()):
+    head = decision_log.archived_head()
+    for record, chain_problems in check_chain(decision_log.records(), decision_log.archived_head()):
         count += 1
         head = (record.seq, record.hash)
         for line in chain_problems:

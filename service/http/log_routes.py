@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, g
 
 from .. import metrics
 from ..decide import Decider
@@ -21,7 +21,9 @@ EXTENSION = "decision_log"
 def register(app: Flask, decider: Decider, validator: CaseValidator) -> None:
     """Configure the log from the environment (nothing is opened until the first
     request of each worker) and add the log's routes."""
-    app.extensions[EXTENSION] = from_env()  # None: RAC_DECISION_LOG=off
+    app.extensions[EXTENSION] = decision_log = from_env()  # None: RAC_DECISION_LOG=off
+    if decision_log is not None:
+        decision_log.check_masking(decider.vocab, decider.registry)  # refuses to start: a masked field a rule reads
 
     @app.get("/v1/decisions/<decision_id>")
     def logged_decision(decision_id: str):
@@ -51,7 +53,7 @@ def log_decision(payload, decision: dict) -> Response | None:
         return None
     try:
         with metrics.timing_log_append():
-            decision_log.append(payload, decision)
+            decision_log.append(payload, decision, requested_by=g.get("requested_by"), request_id=g.get("request_id"))
     except LogBusy as error:  # expected while a lock is stuck: one line, no traceback per request
         log.warning("%s", error)
         return _retry_later(problem(503, "Decision not logged",

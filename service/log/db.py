@@ -36,8 +36,31 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS decision_log (
     input TEXT NOT NULL,
     decision TEXT NOT NULL,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    format INTEGER NOT NULL DEFAULT 1,
+    requested_by TEXT,
+    request_id TEXT,
+    input_sha256 TEXT,
+    masked TEXT
 )"""
+# columns format 2 added: a log created before them gains them (NULL / format 1 in its old rows)
+ADDED_COLUMNS = {"format": "INTEGER NOT NULL DEFAULT 1", "requested_by": "TEXT", "request_id": "TEXT",
+                 "input_sha256": "TEXT", "masked": "TEXT"}
+# what decisions repeat, stored once (see compact): id -> canonical JSON
+PARTS_SCHEMA = """CREATE TABLE IF NOT EXISTS decision_parts (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+)"""
+# the leaves of archived records (see archive): the chain and the Merkle tree still start at seq 1
+ARCHIVED_SCHEMA = """CREATE TABLE IF NOT EXISTS decision_log_archived (
+    seq BIGINT PRIMARY KEY,
+    decision_id TEXT NOT NULL UNIQUE,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    archive TEXT NOT NULL
+)"""
+SCHEMAS = (SCHEMA, PARTS_SCHEMA, ARCHIVED_SCHEMA)
+TABLES = ("decision_log", "decision_parts", "decision_log_archived")
 
 
 class NoLog(LookupError):
@@ -68,8 +91,16 @@ class Backend:
         waiting at most ``lock_wait`` for it."""
         raise NotImplementedError  # pragma: no cover
 
-    def has_schema(self, cursor) -> bool:  # pragma: no cover - abstract
+    def has_schema(self, cursor, table: str = "decision_log") -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def columns(self, cursor, table: str = "decision_log") -> set[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def is_current(self, cursor) -> bool:
+        """Every table and column of this format is there: no DDL needed."""
+        return all(self.has_schema(cursor, table) for table in TABLES) and \
+            set(ADDED_COLUMNS) <= self.columns(cursor)
 
     def is_busy(self, error: BaseException) -> bool:
         """The error says the lock (or the statement) timed out: someone else holds it."""
@@ -158,9 +189,13 @@ class SQLiteBackend(Backend):
     def begin_exclusive(self, cursor) -> None:
         cursor.execute("BEGIN IMMEDIATE")  # takes the database's write lock now, across processes
 
-    def has_schema(self, cursor) -> bool:
-        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decision_log'")
+    def has_schema(self, cursor, table: str = "decision_log") -> bool:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
         return cursor.fetchone() is not None
+
+    def columns(self, cursor, table: str = "decision_log") -> set[str]:
+        cursor.execute(f"PRAGMA table_info({table})")
+        return {row[1] for row in cursor.fetchall()}
 
     def is_busy(self, error: BaseException) -> bool:
         code = getattr(error, "sqlite_errorcode", None)
@@ -230,9 +265,14 @@ class PostgresBackend(Backend):
         cursor.execute("BEGIN")
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))  # released at COMMIT/ROLLBACK
 
-    def has_schema(self, cursor) -> bool:
-        cursor.execute("SELECT to_regclass('decision_log') IS NOT NULL")
+    def has_schema(self, cursor, table: str = "decision_log") -> bool:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
         return bool(cursor.fetchone()[0])
+
+    def columns(self, cursor, table: str = "decision_log") -> set[str]:
+        cursor.execute("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+                       "AND NOT attisdropped", (table,))
+        return {row[0] for row in cursor.fetchall()}
 
     def is_busy(self, error: BaseException) -> bool:
         import psycopg
