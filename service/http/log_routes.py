@@ -11,6 +11,7 @@ from ..decide import Decider
 from ..log import DecisionLog, LogBusy, LogError, from_env
 from ..replay import replay_record
 from ..validate.request import CaseValidator
+from . import checkpoint_routes
 from .problems import problem
 
 log = logging.getLogger("service")
@@ -21,6 +22,7 @@ def register(app: Flask, decider: Decider, validator: CaseValidator) -> None:
     """Configure the log from the environment (nothing is opened until the first
     request of each worker) and add the log's routes."""
     app.extensions[EXTENSION] = from_env()  # None: RAC_DECISION_LOG=off
+    checkpoint_routes.register(app, app.extensions[EXTENSION])
 
     @app.get("/v1/decisions/<decision_id>")
     def logged_decision(decision_id: str):
@@ -48,7 +50,7 @@ def log_decision(payload, decision: dict) -> Response | None:
     if decision_log is None:
         return None
     try:
-        decision_log.append(payload, decision)
+        record = decision_log.append(payload, decision)
     except LogBusy as error:  # expected while a lock is stuck: one line, no traceback per request
         log.warning("%s", error)
         return _retry_later(problem(503, "Decision not logged",
@@ -60,6 +62,7 @@ def log_decision(payload, decision: dict) -> Response | None:
         return _retry_later(problem(503, "Decision not logged",
                        "the decision was made but could not be written to the decision log, so it is not served; retry",
                        kind="decision-not-logged", decision_id=decision.get("decision_id")), error)
+    checkpoint_routes.after_append(record.seq)
     return None
 
 
