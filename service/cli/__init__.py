@@ -18,16 +18,16 @@ def main(argv: list[str] | None = None) -> int:
     p_decide.add_argument("file")
     p_coverage = sub.add_parser("coverage", help="print the coverage table of every article (Markdown)")
     p_coverage.add_argument("--rulesets", type=Path, default=None)
-    from . import batch, diff, openapi
+    from . import batch, checkpoint, diff, openapi
 
-    for module in (diff, batch, openapi):
+    for module in (diff, batch, openapi, checkpoint):
         module.add_parser(sub)
     from . import replay as cli_replay, verify as cli_verify
 
     cli_replay.configure(sub.add_parser("replay", help="re-evaluate one logged decision; report identical or the differences"))
     cli_verify.configure(sub.add_parser("verify", help="check the decision log's hash chain and replay every decision"))
     args = parser.parse_args(argv)
-    if args.command in ("diff", "batch", "openapi"):
+    if args.command in ("diff", "batch", "openapi", "checkpoint"):
         return args.run(args)
     if args.command in ("replay", "verify"):
         return args.run(args)

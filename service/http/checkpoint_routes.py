@@ -98,7 +98,7 @@ def after_append(seq: int) -> None:
 def _issued_if_due(issuer: Checkpointer):
     """A quiet log's tail is signed once RAC_CHECKPOINT_SECONDS have passed, when asked for."""
     try:
-        return issuer.issue()
+        return issuer.latest_or_fresh()
     except NoteError as error:
         log.warning("checkpoint not issued: %s", error)
         return issuer.tree.latest()

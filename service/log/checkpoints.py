@@ -299,6 +299,16 @@ class Checkpointer:
         issued = datetime.fromisoformat(latest.issued_at.replace("Z", "+00:00"))
         return size > latest.size and (datetime.now(timezone.utc) - issued).total_seconds() >= self.settings.seconds
 
+    def latest_or_fresh(self) -> StoredCheckpoint | None:
+        """The latest checkpoint, after signing the log's tail first when that is older
+        than ``seconds`` (a quiet log's last records are not left unsigned). Reads only,
+        unless a checkpoint is due."""
+        latest = self.tree.latest()
+        head = self.tree.log.head()[0]
+        if head > (latest.size if latest else 0) and (latest is None or self._due(latest, head)):
+            return self.issue()
+        return latest
+
     def after_append(self, seq: int) -> None:
         """Called with each appended record's seq: issue when due. Costs nothing until
         then but a comparison; a failure is logged, never the request's."""

@@ -87,7 +87,7 @@ def load_signer(data: bytes, name: str | None) -> Signer:
     """A private key: note form (its name inside) or PKCS8 PEM (named ``name``)."""
     text = data.decode("ascii", "replace").strip()
     if text.startswith("PRIVATE+KEY+"):
-        parts = text.split("+")
+        parts = text.split("+", 4)  # base64 has '+' too
         if len(parts) != 5:
             raise NoteError("a note private key is PRIVATE+KEY+<name>+<hash>+<key>")
         raw = _b64(parts[4], "private key")
@@ -122,7 +122,7 @@ def load_verifier(data: bytes, name: str | None = None) -> Verifier:
             raise NoteError("the checkpoint key must be an Ed25519 key")
         raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return Verifier(_check_name(name or ""), raw)
-    parts = text.split("+")
+    parts = text.split("+", 2)
     if len(parts) != 3:
         raise NoteError("a note verifier key is <name>+<hash>+<key>")
     raw = _b64(parts[2], "public key")
