@@ -394,3 +394,25 @@ def test_standalone_script_verifies_a_proof_against_a_held_checkpoint(target, ke
     result = _script(later, held, keyed)
     assert result.returncode == 1 and "ask ?size=3" in result.stdout
     close_log(app)
+
+
+def test_a_quiet_logs_tail_is_signed_when_the_checkpoint_is_asked_for(keyed, decider, monkeypatch, tmp_path):
+    monkeypatch.setenv("RAC_DECISION_LOG", str(tmp_path / "quiet.sqlite3"))
+    monkeypatch.setenv("RAC_CHECKPOINT_EVERY", "100")
+    monkeypatch.setenv("RAC_CHECKPOINT_SECONDS", "3600")
+    app = create_app(decider)
+    client = app.test_client()
+    verifier = load_verifier(keyed.read_bytes())
+    _logged(client, 2, "Q")
+
+    def size():
+        return read_checkpoint(client.get("/v1/log/checkpoint").get_data(as_text=True), verifier).size
+
+    assert client.get("/v1/log/checkpoint").status_code == 200
+    first = size()
+    assert first == 2  # none was due after 2 appends; the first one is made when asked for
+    _logged(client, 1, "Q2")
+    assert size() == first  # not due: fewer than 100 records, younger than an hour
+    app.extensions["checkpointer"].settings.seconds = 0  # an hour later
+    assert size() == first + 1
+    close_log(app)

@@ -13,7 +13,6 @@ from flask import Flask, Response, current_app, request
 
 from ..log import DecisionLog, LogError
 from ..log.checkpoints import Checkpointer, TreeStore, settings_from_env
-from ..log.note import NoteError
 from .problems import problem
 
 log = logging.getLogger("service")
@@ -34,7 +33,7 @@ def register(app: Flask, decision_log: DecisionLog | None) -> None:
             return tree
         issuer: Checkpointer | None = app.extensions[ISSUER]
         try:
-            latest = _issued_if_due(issuer) if issuer is not None else tree.latest()
+            latest = issuer.latest_or_fresh() if issuer is not None else tree.latest()
         except LogError as error:
             return _unavailable(error)
         if latest is None:
@@ -93,15 +92,6 @@ def after_append(seq: int) -> None:
     issuer: Checkpointer | None = current_app.extensions.get(ISSUER)
     if issuer is not None:
         issuer.after_append(seq)
-
-
-def _issued_if_due(issuer: Checkpointer):
-    """A quiet log's tail is signed once RAC_CHECKPOINT_SECONDS have passed, when asked for."""
-    try:
-        return issuer.latest_or_fresh()
-    except NoteError as error:
-        log.warning("checkpoint not issued: %s", error)
-        return issuer.tree.latest()
 
 
 def _size(tree: TreeStore, text: str | None, seq: int):

@@ -306,7 +306,10 @@ class Checkpointer:
         latest = self.tree.latest()
         head = self.tree.log.head()[0]
         if head > (latest.size if latest else 0) and (latest is None or self._due(latest, head)):
-            return self.issue()
+            try:
+                return self.issue()
+            except (LogError, NoteError) as error:  # a log that cannot be written still serves its checkpoints
+                log.warning("checkpoint not issued: %s", error)
         return latest
 
     def after_append(self, seq: int) -> None:
