@@ -8,7 +8,6 @@ tree's bytes a record, and ``verify --checkpoint``'s recomputation rate.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import random
 import sqlite3

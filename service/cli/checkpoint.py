@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import os
 import sys
