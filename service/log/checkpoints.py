@@ -315,16 +315,16 @@ class Checkpointer:
     def after_append(self, seq: int) -> None:
         """Called with each appended record's seq: issue when due. Costs nothing until
         then but a comparison; a failure is logged, never the request's."""
-        if self._known is None:
-            latest = self.tree.latest()
-            self._known = (latest.size, time.monotonic()) if latest else (0, time.monotonic())
-        size, seen = self._known
-        if seq - size < self.settings.every and time.monotonic() - seen < self.settings.seconds:
-            return
         try:
+            if self._known is None:
+                latest = self.tree.latest()
+                self._known = (latest.size, time.monotonic()) if latest else (0, time.monotonic())
+            size, seen = self._known
+            if seq - size < self.settings.every and time.monotonic() - seen < self.settings.seconds:
+                return
             issued = self.issue()
             self._known = (issued.size if issued else 0, time.monotonic())
-        except (LogError, NoteError) as error:
+        except (LogError, NoteError) as error:  # the decision is logged: it is served all the same
             log.warning("checkpoint not issued: %s", error)
 
 
