@@ -416,3 +416,22 @@ def test_a_quiet_logs_tail_is_signed_when_the_checkpoint_is_asked_for(keyed, dec
     app.extensions["checkpointer"].settings.seconds = 0  # an hour later
     assert size() == first + 1
     close_log(app)
+
+
+def test_a_checkpoint_that_cannot_be_issued_never_fails_the_decision(keyed, decider, monkeypatch, tmp_path, caplog):
+    from service.log import LogError
+    from service.log.checkpoints import Checkpointer
+
+    monkeypatch.setenv("RAC_DECISION_LOG", str(tmp_path / "failing.sqlite3"))
+    monkeypatch.setenv("RAC_CHECKPOINT_EVERY", "1")
+
+    def broken(self, *, force=False):
+        raise LogError("disk full")
+
+    monkeypatch.setattr(Checkpointer, "issue", broken)
+    app = create_app(decider)
+    decision_id = post(app.test_client(), hte_case("X-1"))["decision_id"]
+    assert app.extensions["decision_log"].get(decision_id) is not None
+    assert "checkpoint not issued: disk full" in caplog.text
+    assert app.test_client().get("/v1/log/checkpoint").status_code == 404  # none issued; still answered
+    close_log(app)
