@@ -61,6 +61,17 @@ BEGIN
 END
 $$;
 
+-- the Merkle tree and the signed checkpoints (service/log/checkpoints.py): only ever inserted and read
+CREATE TABLE IF NOT EXISTS merkle_node (id BIGINT PRIMARY KEY, hash BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS log_checkpoint (size BIGINT PRIMARY KEY, root_hash TEXT NOT NULL,
+                                           issued_at TEXT NOT NULL, note TEXT NOT NULL);
+DROP TRIGGER IF EXISTS merkle_node_append_only ON merkle_node;
+CREATE TRIGGER merkle_node_append_only BEFORE UPDATE OR DELETE ON merkle_node
+    FOR EACH ROW EXECUTE FUNCTION decision_log_refuse_change();
+DROP TRIGGER IF EXISTS log_checkpoint_append_only ON log_checkpoint;
+CREATE TRIGGER log_checkpoint_append_only BEFORE UPDATE OR DELETE ON log_checkpoint
+    FOR EACH ROW EXECUTE FUNCTION decision_log_refuse_change();
+
 DROP TRIGGER IF EXISTS decision_log_append_only ON decision_log;
 CREATE TRIGGER decision_log_append_only BEFORE UPDATE OR DELETE ON decision_log
     FOR EACH ROW EXECUTE FUNCTION decision_log_refuse_change();
@@ -80,9 +91,9 @@ DROP TRIGGER IF EXISTS decision_log_archived_no_truncate ON decision_log_archive
 CREATE TRIGGER decision_log_archived_no_truncate BEFORE TRUNCATE ON decision_log_archived
     FOR EACH STATEMENT EXECUTE FUNCTION decision_log_refuse_truncate();
 
-REVOKE ALL ON decision_log, decision_parts, decision_log_archived FROM PUBLIC;
-REVOKE ALL ON decision_log, decision_parts, decision_log_archived FROM rac_service;
-GRANT SELECT, INSERT ON decision_log, decision_parts, decision_log_archived TO rac_service;
+REVOKE ALL ON decision_log, decision_parts, decision_log_archived, merkle_node, log_checkpoint FROM PUBLIC;
+REVOKE ALL ON decision_log, decision_parts, decision_log_archived, merkle_node, log_checkpoint FROM rac_service;
+GRANT SELECT, INSERT ON decision_log, decision_parts, decision_log_archived, merkle_node, log_checkpoint TO rac_service;
 DO $$ BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO rac_service', current_schema());
 END $$;

@@ -73,3 +73,12 @@ def test_a_value_replaced_anywhere_gives_a_decision_or_a_problem(client, path, v
         assert response.mimetype == PROBLEM
         body = response.get_json(force=True)
         assert body["status"] == response.status_code and body["detail"]
+
+
+def test_a_field_named_by_a_superscript_digit_is_reported_not_a_500(validator):
+    # '³'.isdigit() is True and int('³') raises: sorting the error paths crashed with a 500
+    payload = qz_case([{"id": "e1", "type": "hte_recognized", "date": "2024-12-05", "was_tech_sme": True, "³": 1,
+                        "²": {}}])
+    case, errors = validator.validate(payload)
+    assert case is None or errors
+    assert any("³" in error["path"] for error in errors), errors

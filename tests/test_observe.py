@@ -456,3 +456,18 @@ def test_gunicorns_own_access_log_when_asked_for_is_json_with_the_request_id(tmp
         "status": 201, "duration_ms": 2.5, "remote": "10.0.0.9", "bytes": 17}
     (error,) = [json.loads(line) for line in (tmp_path / "error.log").read_text().splitlines()]
     assert error["message"] == "a worker failed" and error["level"] == "error" and error["request_id"] is None
+
+
+class _BrokenLog:
+    """A decision log with a fault its own code did not foresee (not a LogError)."""
+
+    def append(self, payload, decision, **who):
+        raise KeyError("a bug in the log")
+
+
+def test_an_unforeseen_fault_of_the_log_is_a_503_not_a_500(decider):
+    app = create_app(decider)
+    app.extensions["decision_log"] = _BrokenLog()
+    answer = app.test_client().post("/v1/decisions", json=granted_case())
+    assert answer.status_code == 503 and answer.get_json()["type"].endswith("/decision-not-logged")
+    assert answer.headers["Retry-After"] == "5"

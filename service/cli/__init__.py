@@ -18,9 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     p_decide.add_argument("file")
     p_coverage = sub.add_parser("coverage", help="print the coverage table of every article (Markdown)")
     p_coverage.add_argument("--rulesets", type=Path, default=None)
-    from . import apikey, batch, diff, openapi
+    from . import apikey, batch, checkpoint, diff, openapi
 
-    for module in (diff, batch, openapi, apikey):
+    for module in (diff, batch, openapi, apikey, checkpoint):
         module.add_parser(sub)
     from . import archive as cli_archive, replay as cli_replay, verify as cli_verify
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_verify.configure(sub.add_parser("verify", help="check the decision log's hash chain and replay every decision"))
     cli_archive.configure(sub.add_parser("archive", help="move old decision records to a JSON-lines archive"))
     args = parser.parse_args(argv)
-    if args.command in ("diff", "batch", "openapi", "apikey"):
+    if args.command in ("diff", "batch", "openapi", "apikey", "checkpoint"):
         return args.run(args)
     if args.command in ("replay", "verify", "archive"):
         return args.run(args)

@@ -12,6 +12,7 @@ from ..decide import Decider
 from ..log import DecisionLog, LogBusy, LogError, from_env
 from ..replay import replay_record
 from ..validate.request import CaseValidator
+from . import checkpoint_routes
 from .problems import problem
 
 log = logging.getLogger("service")
@@ -24,6 +25,7 @@ def register(app: Flask, decider: Decider, validator: CaseValidator) -> None:
     app.extensions[EXTENSION] = decision_log = from_env()  # None: RAC_DECISION_LOG=off
     if decision_log is not None:
         decision_log.check_masking(decider.vocab, decider.registry)  # refuses to start: a masked field a rule reads
+    checkpoint_routes.register(app, decision_log)
 
     @app.get("/v1/decisions/<decision_id>")
     def logged_decision(decision_id: str):
@@ -53,18 +55,22 @@ def log_decision(payload, decision: dict) -> Response | None:
         return None
     try:
         with metrics.timing_log_append():
-            decision_log.append(payload, decision, requested_by=g.get("requested_by"), request_id=g.get("request_id"))
+            record = decision_log.append(payload, decision, requested_by=g.get("requested_by"),
+                                         request_id=g.get("request_id"))
     except LogBusy as error:  # expected while a lock is stuck: one line, no traceback per request
         log.warning("%s", error)
         return _retry_later(problem(503, "Decision not logged",
                                     "the decision was made but the decision log's lock was held elsewhere, "
                                     "so it is not served; retry", kind="decision-not-logged",
                                     decision_id=decision.get("decision_id")), error)
-    except LogError as error:
+    except Exception as error:  # LogError, or a fault the log did not foresee: still not served unlogged
         log.exception("decision %s not logged", decision.get("decision_id"))
+        if not isinstance(error, LogError):
+            error = LogError(f"{type(error).__name__}: {error}")
         return _retry_later(problem(503, "Decision not logged",
                        "the decision was made but could not be written to the decision log, so it is not served; retry",
                        kind="decision-not-logged", decision_id=decision.get("decision_id")), error)
+    checkpoint_routes.after_append(record.seq)
     metrics.observe_decision(decision)
     return None
 

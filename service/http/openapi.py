@@ -348,6 +348,65 @@ def _paths() -> dict:
             "tags": ["service"], "operationId": "openapi", "summary": "This document",
             "responses": {"200": {"description": "the OpenAPI document", "content": _json_content({"type": "object"})}},
         }},
+        **_checkpoint_paths(decision_id),
+    }
+
+
+def _checkpoint_paths(decision_id: dict) -> dict:
+    """The signed checkpoints and Merkle proofs (``checkpoint_routes``); an auditor's reads."""
+    def problem(description):
+        return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+
+    b64 = {"type": "string", "contentEncoding": "base64", "description": "32 bytes, base64"}
+    size = {"type": "integer", "minimum": 1}
+    unavailable = {"501": {"$ref": "#/components/responses/LogOff"},
+                   "503": {"$ref": "#/components/responses/LogUnavailable"}}
+    later = problem("not yet in a checkpoint (or the tree) of that size: ask again after the next checkpoint")
+    return {
+        "/v1/log/checkpoint": {"get": {
+            "tags": ["log"], "operationId": "getCheckpoint",
+            "summary": "The latest signed checkpoint (C2SP tlog-checkpoint signed note, Ed25519)",
+            "description": "origin, tree size, base64 RFC 6962 root hash, extension lines `time` and `head` "
+                           "(the chain's head hash), a blank line, `— <key name> <base64(key hash || signature)>`. "
+                           "Keep it: `verify --checkpoint` and scripts/verify_proof.py check the log against it. "
+                           "Role: auditor.",
+            "responses": {"200": {"description": "the signed note", "content": {"text/plain": {"schema": _TEXT}}},
+                          "404": problem("no checkpoint issued yet"), **unavailable},
+        }},
+        "/v1/decisions/{decision_id}/proof": {"get": {
+            "tags": ["log"], "operationId": "getInclusionProof",
+            "summary": "An RFC 9162 inclusion proof of a logged decision's record in a checkpointed tree",
+            "description": "leaf = SHA-256(0x00 || bytes of record_hash); record_hash = "
+                           "sha256(prev_hash + canonical JSON of record). Role: auditor.",
+            "parameters": [decision_id, {"name": "size", "in": "query", "required": False, "schema": size,
+                                         "description": "the tree size to prove against (default: the latest checkpoint's)"}],
+            "responses": {"200": {"description": "the proof", "content": _json_content({
+                "type": "object",
+                "required": ["decision_id", "seq", "leaf_index", "tree_size", "record_hash", "record", "root_hash",
+                             "inclusion_path", "checkpoint"],
+                "properties": {
+                    "decision_id": _TEXT, "seq": size, "leaf_index": {"type": "integer", "minimum": 0},
+                    "tree_size": size, "record_hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "record": {"type": "object", "description": "the record's hashed fields"},
+                    "root_hash": b64, "inclusion_path": {"type": "array", "items": b64},
+                    "checkpoint": {"type": ["string", "null"],
+                                   "description": "the signed checkpoint of tree_size, when one was issued"}}})},
+                          "400": problem("size is not a positive integer"),
+                          "404": problem("no such decision, or no checkpoint yet"), "409": later, **unavailable},
+        }},
+        "/v1/log/consistency": {"get": {
+            "tags": ["log"], "operationId": "getConsistencyProof",
+            "summary": "An RFC 9162 consistency proof between two tree sizes (two checkpoints)",
+            "description": "Role: auditor.",
+            "parameters": [{"name": "from", "in": "query", "required": True, "schema": size},
+                           {"name": "to", "in": "query", "required": False, "schema": size,
+                            "description": "default: the latest checkpoint's size"}],
+            "responses": {"200": {"description": "the proof", "content": _json_content({
+                "type": "object", "required": ["from", "to", "from_root", "to_root", "consistency_path"],
+                "properties": {"from": size, "to": size, "from_root": b64, "to_root": b64,
+                               "consistency_path": {"type": "array", "items": b64}}})},
+                          "400": problem("from and to are not 1 <= from <= to"), "409": later, **unavailable},
+        }},
     }
 
 

@@ -457,7 +457,7 @@ def _bounded_path(path: str) -> str:
 
 
 def _path_key(path: str):
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split("/")]
+    return [(0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in path.split("/")]
 
 
 def _flatten(messages, prefix: str = "") -> list[dict]:
