@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 
 from ..decide import Decider
 from ..log import DecisionLog, LogBusy, LogError, from_env
@@ -15,6 +15,7 @@ from .problems import problem
 
 log = logging.getLogger("service")
 EXTENSION = "decision_log"
+EXPLAIN_VALUES = {"true": True, "false": False, "1": True, "0": False}
 
 
 def register(app: Flask, decider: Decider, validator: CaseValidator) -> None:
@@ -37,7 +38,11 @@ def register(app: Flask, decider: Decider, validator: CaseValidator) -> None:
         found = _find(app, decision_id)
         if isinstance(found, Response):
             return found
-        report = replay_record(decider, validator, found)
+        explain = request.args.get("explain", "false")
+        if explain not in EXPLAIN_VALUES:
+            return problem(400, "Invalid query parameter", f"explain must be true or false, not {explain!r}",
+                           kind="invalid-query", errors=[{"path": "query/explain", "message": "expected true or false"}])
+        report = replay_record(decider, validator, found, explain=EXPLAIN_VALUES[explain])
         return Response(json.dumps(report, ensure_ascii=False), status=200, mimetype="application/json")
 
 

@@ -108,8 +108,8 @@ class Deriver:
             # what the engine's rule tested: the alternative that held, or the negation that failed
             out["tested"] = [_atom(atom) for atom in step.atoms]
         out["read"] = [{"path": path, "value": self._value(field, kind, value)} for path, field, kind, value in reads]
-        if step.cites:
-            out["cites"] = step.cites
+        # a measure's condition that cites no words of its own stands on the measure's
+        out["cites"] = step.cites or (measure.cites if step.kind != "eligibility" else version.eligibility.get("cites", ""))
         if step.explain:
             out["explain"] = step.explain.get(self.lang) or step.explain.get("en")
         return out
