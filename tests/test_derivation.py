@@ -276,3 +276,24 @@ def test_replay_of_a_record_from_before_derivations_is_identical(decider, valida
     changed = copy.deepcopy(logged)
     changed["outcomes"][0]["amount"] = "1.00"
     assert replay(decider, validator, input_text, changed)["status"] == "different"
+
+
+def test_the_derivation_matches_its_openapi_schema(decider, validator):
+    import jsonschema
+
+    from service.http.openapi import build_document
+
+    doc = build_document(validator)
+    check = jsonschema.Draft202012Validator({"$ref": "#/components/schemas/Derivation", "components": doc["components"]})
+    patents = [{"id": "p1", "type": "patent_purchased", "date": "2024-01-01", "cost": "90000.00",
+                "patent_kind": "invention", "core_of_successful_hte_application": True}]
+    cases = [qz_case(GAZELLE + patents, attributes=HTE_SINCE,
+                     prior_awards=[{"measure": "qz-htz/5", "amount": "30000.00", "date": "2023-02-01"}]),
+             qz_case([{"id": "r", "type": "incubator_recognized", "date": "2024-05-01", "level": "regional"},
+                      {"id": "v", "type": "incubator_evaluated", "date": "2024-09-01", "level": "regional",
+                       "rating": "excellent"}, {"id": "e1", "type": "hte_recognized", "date": "2019-12-05"}])]
+    for case in cases:
+        derivation = orjson.loads(orjson.dumps(explained(decider, validator, case)["derivation"]))
+        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in check.iter_errors(derivation)]
+        assert errors == []
+    assert not check.is_valid({"outcomes": [{"measure": "m"}], "denials": [], "inapplicable": []})
