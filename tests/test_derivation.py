@@ -297,3 +297,23 @@ def test_the_derivation_matches_its_openapi_schema(decider, validator):
         errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in check.iter_errors(derivation)]
         assert errors == []
     assert not check.is_valid({"outcomes": [{"measure": "m"}], "denials": [], "inapplicable": []})
+
+
+def test_every_golden_case_explained_is_the_same_decision_with_every_step_naming_an_article(decider, validator):
+    from bench.explain import golden_cases, with_explain
+
+    plain_cases = golden_cases(validator)
+    assert len(plain_cases) > 300
+    volatile = ("decision_id", "evaluated_at", "input_sha256", "options", "trace", "derivation")
+    for plain_case, explained_case in zip(plain_cases, with_explain(plain_cases)):
+        plain, with_it = decider.decide(plain_case), decider.decide(explained_case)
+        assert {k: v for k, v in with_it.items() if k not in volatile} == \
+            {k: v for k, v in plain.items() if k not in volatile}
+        derivation = with_it["derivation"]
+        for part in ("outcomes", "denials", "inapplicable"):
+            assert [(d["measure"], d["event"]) for d in derivation[part]] == \
+                [(e["measure"], e.get("event", (e.get("events") or [None])[0])) for e in with_it[part]]
+            for entry in derivation[part]:
+                # the window cites an article, or the document's dating line where none says it
+                assert entry["article"] and entry["version"]["cites"], entry
+                assert all(s["article"] and s["cites"] for s in entry.get("steps", ())), entry

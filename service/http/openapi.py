@@ -361,7 +361,8 @@ DERIVATION_SCHEMAS = {
             "window": {"type": "object", "properties": {"from": _TEXT, "until": _TEXT_OR_NULL}},
             "event_date": _TEXT, "role": {"type": ["string", "null"], "enum": ["in", "out", "draft", None]},
             "chosen_by": {"type": "string", "enum": ["window", "nearest_version", "pin", "include_drafts", "draft_not_requested"]},
-            "article": _TEXT_OR_NULL, "cites": _TEXT,
+            "article": {"type": ["string", "null"], "description": "null where the document's dating line gives the window"},
+            "cites": _TEXT, "reading": {"type": ["string", "null"], "description": "how the window is read, in options.lang"},
         },
     },
     "DerivationStep": {

@@ -96,7 +96,9 @@ class Deriver:
                 "status": version.status, "document": version.document["number"],
                 "window": {"from": effective["from"], "until": effective.get("until")},
                 "event_date": _iso(event["date"]), "role": role, "chosen_by": chosen,
-                "article": effective.get("article"), "cites": effective.get("cites", "")}
+                # the window's words: an article, or (no article) the document's dating line
+                "article": effective.get("article"), "cites": effective.get("cites", ""),
+                "reading": _reading(version, effective.get("reading"), self.lang)}
 
     def _step(self, version, measure, step, reads) -> dict:
         article = (version.eligibility or {}).get("article") if step.kind == "eligibility" else measure.article
@@ -181,6 +183,11 @@ class Deriver:
         name = field[len("applicant_"):] if field.startswith("applicant_") else field
         spec = self.vocab.attributes.get(name)
         return spec.type if spec is not None else None
+
+
+def _reading(version, name: str | None, lang: str) -> str | None:
+    reading = version.readings.get(name) if name else None
+    return reading.get(lang) if reading else None
 
 
 def _atom(atom) -> dict:
