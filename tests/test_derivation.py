@@ -124,6 +124,28 @@ def test_a_failed_condition_shows_the_negation_the_rule_tested(decider, validato
     assert values(failed) == {"events[e1]/was_tech_sme": False}
 
 
+def test_an_incident_bar_and_the_window_show_what_they_read(decider, validator):
+    case = qz_case(GAZELLE + [{"id": "o", "type": "hte_recognized", "date": "2019-12-05", "was_tech_sme": True}],
+                   attributes=HTE_SINCE, incidents=[{"year": 2024, "type": "safety_accident", "grade": "general"}])
+    decision = explained(decider, validator, case)
+    barred = step(one(decision["derivation"]["denials"], measure="qz-htz/2.3"), "no_general_accident_of_same_kind")
+    assert barred["result"] == "failed" and barred["of"] == "incident"
+    assert barred["tested"] == [{"field": "type", "op": "eq", "value": "safety_accident"},
+                                {"field": "grade", "op": "eq", "value": "general"}]
+    assert values(barred) == {"applicant/incidents/0/type": "safety_accident", "applicant/incidents/0/grade": "general",
+                              "applicant/incidents/0/year": 2024}
+    granted = one(decision["derivation"]["outcomes"], measure="qz-htz/2.2")  # 2022: the incident's year is not its
+    held = step(granted, "no_general_accident_of_same_kind")
+    assert held["result"] == "held" and values(held)["applicant/incidents/0/year"] == 2024
+    outside = one(decision["derivation"]["denials"], measure="qz-htz/2.1")
+    assert outside["result"] == "outside_window" and outside["version"]["role"] == "out"
+    assert outside["version"]["chosen_by"] == "out_of_window"
+    assert outside["steps"] == [{"kind": "window", "id": "effective", "of": "trigger", "article": "十五",
+                                 "test": {"date": {"gte": "2021-12-30", "lte": "2025-12-31"}}, "result": "failed",
+                                 "read": [{"path": "events[o]/date", "value": "2019-12-05"}],
+                                 "cites": "本措施自发布之日起施行，执行至2025年12月31日止"}]
+
+
 def test_an_eligibility_bar_shows_what_it_read(decider, validator):
     case = qz_case([{"id": "e1", "type": "hte_recognized", "date": "2024-12-05", "was_tech_sme": True}],
                    attributes={"pays_taxes_lawfully": False})
@@ -316,4 +338,4 @@ def test_every_golden_case_explained_is_the_same_decision_with_every_step_naming
             for entry in derivation[part]:
                 # the window cites an article, or the document's dating line where none says it
                 assert entry["article"] and entry["version"]["cites"], entry
-                assert all(s["article"] and s["cites"] for s in entry.get("steps", ())), entry
+                assert all((s["article"] or s["kind"] == "window") and s["cites"] for s in entry.get("steps", ())), entry

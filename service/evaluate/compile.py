@@ -284,8 +284,10 @@ def _bar_action(cond_id: str, year_of, k: int, conj, on: str):
         bar_id = f"bar|{cond_id}|{year}"
         if context.deriving and bar_id not in context.bars:
             # what the first rule to draw this bar read (the alternative of the failing DNF it tests)
-            context.bars[bar_id] = {"alternative": k, "atoms": tuple(conj),
-                                    "reads": read_values(conj, frame, {"self": frame_key})}
+            reads = read_values(conj, frame, {"self": frame_key})
+            if on != "applicant":  # the incident's year is the year of the events it bars
+                reads += read_values((Atom("year", "eq", None),), frame, {"self": frame_key})
+            context.bars[bar_id] = {"alternative": k, "atoms": tuple(conj), "reads": reads}
         # the same bar drawn twice has the same id, so the core observes it once
         session.assert_fact({"t": "bar", "id": bar_id, "cond": cond_id, "year": year}, idempotent=True)
     return bar
@@ -561,13 +563,14 @@ def _evaluate(measure: Measure, formula, event: dict, working: list | None = Non
     return int(result * 100)
 
 
-def _steps_read(steps: tuple, frame: dict, applicant: dict | None) -> list:
+def _steps_read(steps: tuple, frame: dict, about) -> list:
     """The values each step's atoms read from the facts the rule matched; an eligibility
-    condition on what the applicant is, from the applicant fact the session was given."""
+    condition, from the applicant and incident facts the session was given (``about``), none
+    of which its bar rules matched."""
     reads = []
     for step in steps:
         if step.kind == "eligibility":
-            reads.append(_eligibility_reads(step, applicant))
+            reads.append(_eligibility_reads(step, about))
         elif step.atoms:
             on = "e" if step.on == "trigger" else step.on
             reads.append(read_values(step.atoms, frame, {"trigger": "e", "self": on}))
@@ -576,11 +579,13 @@ def _steps_read(steps: tuple, frame: dict, applicant: dict | None) -> list:
     return reads
 
 
-def _eligibility_reads(step: Step, applicant: dict | None) -> list:
-    if step.on != "applicant" or applicant is None:
-        return []  # an incident condition holds when no incident of its kind falls in the year: nothing to read
-    names = sorted(set(_fields_of(step.test)))
-    return read_values([Atom(name, "eq", None) for name in names], {"a": applicant}, {"self": "a"})
+def _eligibility_reads(step: Step, about) -> list:
+    names = [Atom(name, "eq", None) for name in sorted(set(_fields_of(step.test)))]
+    if step.on == "applicant":
+        return read_values(names, {"a": about[0]}, {"self": "a"}) if about else []
+    # an incident condition holds when no incident of its kind falls in the event's year
+    return [read for fact in about if fact.get("t") == "inc"
+            for read in read_values(names + [Atom("year", "eq", None)], {"i": fact}, {"self": "i"})]
 
 
 def _fields_of(test):
@@ -620,7 +625,7 @@ def _grant_action(version: RulesetVersion, measure: Measure, case, steps: tuple 
             floor = _evaluate(measure, formula, event, working)
         why = None
         if working is not None:
-            why = Why(steps, _steps_read(steps, frame, context.applicant), working[0] if working else None)
+            why = Why(steps, _steps_read(steps, frame, context.about), working[0] if working else None)
         if amount == 0 and zero_denial is not None:
             if why is not None:
                 why.steps += (Step("zero", zero_denial["id"], "trigger", None, (), None, "", zero_denial["explain"], "failed"),)
@@ -639,7 +644,7 @@ def _deny_action(version: RulesetVersion, measure: Measure, reason: str, conditi
 
     def deny(session, frame):
         context = session.context
-        why = Why(steps, _steps_read(steps, frame, None)) if context.deriving else None
+        why = Why(steps, _steps_read(steps, frame, ())) if context.deriving else None
         context.denial(version, measure, frame["e"], reason, condition, explain, cites=cites, why=why)
     return deny
 

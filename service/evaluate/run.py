@@ -58,7 +58,7 @@ class Evaluation:
         self.what_if = what_if
         self.deriving = deriving  # explain on: actions hand over what they matched (Why)
         self.bars: dict[str, dict] = {}  # bar fact id -> what its rule read, when deriving
-        self.applicant: dict | None = None  # the applicant fact the session is given, when deriving
+        self.about: list = []  # the applicant and incident facts the session is given, when deriving
         self._events = events_by_id  # the full facts; the engine holds trimmed copies
         self.candidates: dict[str, Candidate] = {}
         self.denials: dict[tuple, Denial] = {}
@@ -148,7 +148,7 @@ def evaluate(registry: Registry, about: list[dict], events: list[dict], resoluti
             seen = as_stated
         facts_about = seen["about"]
         if deriving:
-            context.applicant = facts_about[0]
+            context.about = facts_about
         # an event no rule of this version tests has nothing to do in its session,
         # and the facts of a kind no rule tests would match nothing
         trimmed = []

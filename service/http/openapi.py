@@ -360,7 +360,7 @@ DERIVATION_SCHEMAS = {
             "policy": _TEXT, "version": _TEXT, "revision": {"type": "integer"}, "status": _TEXT, "document": _TEXT,
             "window": {"type": "object", "properties": {"from": _TEXT, "until": _TEXT_OR_NULL}},
             "event_date": _TEXT, "role": {"type": ["string", "null"], "enum": ["in", "out", "draft", None]},
-            "chosen_by": {"type": "string", "enum": ["window", "nearest_version", "pin", "include_drafts", "draft_not_requested"]},
+            "chosen_by": {"type": "string", "enum": ["window", "out_of_window", "pin", "include_drafts", "draft_not_requested"]},
             "article": {"type": ["string", "null"], "description": "null where the document's dating line gives the window"},
             "cites": _TEXT, "reading": {"type": ["string", "null"], "description": "how the window is read, in options.lang"},
         },
@@ -368,7 +368,7 @@ DERIVATION_SCHEMAS = {
     "DerivationStep": {
         "type": "object", "required": ["kind", "id", "of", "article", "result", "read", "cites"],
         "properties": {
-            "kind": {"type": "string", "enum": ["eligibility", "condition", "join", "case", "unless", "missing_join", "zero"]},
+            "kind": {"type": "string", "enum": ["eligibility", "condition", "join", "case", "unless", "missing_join", "zero", "window"]},
             "id": _TEXT, "of": {"type": "string", "description": "trigger, a join alias, applicant or incident"},
             "article": _TEXT_OR_NULL, "test": {"description": "the test as the ruleset file writes it"},
             "result": {"type": "string", "enum": ["held", "failed", "unknown"]},

@@ -78,6 +78,8 @@ class Deriver:
             out["steps"] = [self._step(version, measure, step, reads) for step, reads in zip(why.steps, why.reads)]
             if why.formula is not None:
                 out["formula"] = self._formula(measure, why.formula, event)
+        elif result in ("outside_window", "draft_not_requested"):
+            out["steps"] = [self._window_step(version, measure, event, result)]
         return out
 
     def _resolution(self, version, event) -> dict:
@@ -90,7 +92,9 @@ class Deriver:
         elif version.status not in ("in_force", "repealed"):
             chosen = "include_drafts"
         else:
-            chosen = "window" if role == "in" else "nearest_version"
+            # in its window; or no version's window holds the event, and this one (the only, or the
+            # latest to start before it) tells it so
+            chosen = "window" if role == "in" else "out_of_window"
         effective = version.raw["effective"]
         return {"policy": version.policy, "version": version.version, "revision": version.revision,
                 "status": version.status, "document": version.document["number"],
@@ -108,12 +112,26 @@ class Deriver:
             out["alternative"] = step.alternative
         if step.atoms:
             # what the engine's rule tested: the alternative that held, or the negation that failed
-            out["tested"] = [_atom(atom) for atom in step.atoms]
+            tested_type = _type_of_pattern(measure, step.on)
+            out["tested"] = [_atom(atom, lambda f, v: self._value(f, tested_type, v)) for atom in step.atoms]
         out["read"] = [{"path": path, "value": self._value(field, kind, value)} for path, field, kind, value in reads]
         # a measure's condition that cites no words of its own stands on the measure's
         out["cites"] = step.cites or (measure.cites if step.kind != "eligibility" else version.eligibility.get("cites", ""))
         if step.explain:
             out["explain"] = step.explain.get(self.lang) or step.explain.get("en")
+        return out
+
+    def _window_step(self, version, measure, event, result: str) -> dict:
+        """The engine's window rule matched the role the resolver gave the event (out, or a draft not asked for)."""
+        effective = version.raw["effective"]
+        test = {"date": {"gte": effective["from"]} | ({"lte": effective["until"]} if effective.get("until") else {})}
+        if result == "draft_not_requested":
+            test = {"options": {"include_drafts": True}}
+        out = {"kind": "window", "id": "effective", "of": "trigger", "article": effective.get("article"), "test": test,
+               "result": "failed", "read": [{"path": f"events[{event['id']}]/date", "value": _iso(event["date"])}],
+               "cites": effective.get("cites", "")}
+        if result == "draft_not_requested":
+            out["read"] = [{"path": "options/include_drafts", "value": self.include_drafts}]
         return out
 
     def _formula(self, measure, working: dict, event) -> dict:
@@ -171,18 +189,16 @@ class Deriver:
             return money(value)
         if kind == "decimal" and isinstance(value, int):
             return _decimal(Decimal(value) / MICRO)
+        if kind == "grade" and isinstance(value, int):
+            return self.vocab.grades[value - 1] if 0 < value <= len(self.vocab.grades) else None
         return value
 
     def _type(self, field: str, event_type: str | None) -> str | None:
-        if field in ("date", "hte_since") or field.endswith("_since"):
-            return "date"
+        if event_type == "incident":
+            return "grade" if field == "grade" else None
         if event_type and event_type in self.vocab.events:
-            spec = self.vocab.events[event_type].fields.get(field)
-            if spec is not None:
-                return spec.type
-        name = field[len("applicant_"):] if field.startswith("applicant_") else field
-        spec = self.vocab.attributes.get(name)
-        return spec.type if spec is not None else None
+            return self.vocab.event_field_type(event_type, field)
+        return self.vocab.applicant_field_type(field)
 
 
 def _reading(version, name: str | None, lang: str) -> str | None:
@@ -190,10 +206,23 @@ def _reading(version, name: str | None, lang: str) -> str | None:
     return reading.get(lang) if reading else None
 
 
-def _atom(atom) -> dict:
+def _type_of_pattern(measure, on: str) -> str | None:
+    """The event type a step's pattern tests (None: the applicant)."""
+    if on == "trigger":
+        return measure.trigger
+    if on == "incident":
+        return "incident"
+    if on == "u":
+        return measure.unless[0].event if measure.unless else None
+    return next((j.event for j in measure.joins if j.alias == on), None)
+
+
+def _atom(atom, shown) -> dict:
     value = atom.value
     if isinstance(value, Ref):
         value = f"@{value.alias}.{value.field}" + (f"{value.offset:+d}" if value.offset else "")
+    else:
+        value = shown(atom.field, value)
     return {"field": atom.field, "op": atom.op, "value": value}
 
 
