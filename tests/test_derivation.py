@@ -99,7 +99,10 @@ def test_a_formula_shows_its_inputs_and_rounding(decider, validator):
     window = step(topup, "within_three_years_of_recognition")
     assert window["of"] == "recognition"
     assert values(window) == {"events[g]/year": 2022, "events[a]/year": 2024}
-    assert one(topup["steps"], kind="join")["read"] == []  # the join's match (none here): nothing read
+    assert one(topup["steps"], kind="join")["read"] == [{"path": "events[g]/id", "value": "g"}]
+    hte = step(topup, "recognised_as_high_tech_enterprise")
+    assert hte["tested"] == [{"field": "hte_since", "op": "gt", "value": 0}, {"field": "hte_since", "op": "lte", "value": "@self.date"}]
+    assert values(hte) == {"applicant/attributes/high_tech_enterprise_since": "2020-01-01", "events[g]/date": "2022-06-01"}
 
 
 def test_a_denial_for_missing_data_names_the_field(decider, validator):

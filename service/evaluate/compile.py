@@ -571,6 +571,8 @@ def _steps_read(steps: tuple, frame: dict, about) -> list:
     for step in steps:
         if step.kind == "eligibility":
             reads.append(_eligibility_reads(step, about))
+        elif step.kind == "join":  # which event the join matched, then what its match tested
+            reads.append(read_values((Atom("id", "eq", None),) + step.atoms, frame, {"trigger": "e", "self": step.on}))
         elif step.atoms:
             on = "e" if step.on == "trigger" else step.on
             reads.append(read_values(step.atoms, frame, {"trigger": "e", "self": on}))

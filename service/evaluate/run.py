@@ -220,7 +220,12 @@ def read_values(conj, facts: dict, keys: dict) -> list[tuple]:
         ref = atom.value
         if hasattr(ref, "alias"):
             found.append(_read(facts.get(keys.get(ref.alias, ref.alias)), ref.field))
-    return [read for read in found if read is not None]
+    seen, unique = set(), []
+    for read in found:  # a field two atoms test (a range) is read once
+        if read is not None and read[0] not in seen:
+            seen.add(read[0])
+            unique.append(read)
+    return unique
 
 
 def _read(fact: dict | None, field_name: str) -> tuple | None:
@@ -233,7 +238,8 @@ def _read(fact: dict | None, field_name: str) -> tuple | None:
         return (f"applicant/incidents/{fact['i']}/{field_name}", field_name, "incident", fact.get(field_name))
     if kind == "ev":
         event_id = fact["id"][len(EVENT_ID_PREFIX):] if fact["id"].startswith(EVENT_ID_PREFIX) else fact["id"]
-        return (unstated_path({"id": event_id}, field_name), field_name, fact.get("type"), fact.get(field_name))
+        value = event_id if field_name == "id" else fact.get(field_name)  # the id as the request names it
+        return (unstated_path({"id": event_id}, field_name), field_name, fact.get("type"), value)
     # an aggregate (compile.Leaner): the least or greatest value of the events that pass
     return (f"events[*]/{field_name}", field_name, None, fact.get(field_name))
 

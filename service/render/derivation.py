@@ -184,7 +184,7 @@ class Deriver:
         if value is None or isinstance(value, bool):
             return value
         if kind == "date" and isinstance(value, int):
-            return _iso(value) if value else None
+            return _iso(value) if value else 0  # 0: no date (never a high-tech enterprise), as the engine compares it
         if kind == "money" and isinstance(value, int):
             return money(value)
         if kind == "decimal" and isinstance(value, int):
