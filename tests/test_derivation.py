@@ -199,6 +199,17 @@ def test_a_stacking_loss_names_the_rival_and_the_groups_rule(decider, validator)
     assert step(derived, "rated_excellent")["result"] == "held"
 
 
+def test_a_stacking_loss_to_a_prior_award_names_the_award(decider, validator):
+    case = qz_case([{"id": "v", "type": "incubator_evaluated", "date": "2024-09-01", "level": "regional",
+                     "rating": "excellent"}],
+                   prior_awards=[{"measure": "qz-htz/3.1", "amount": "0.00", "date": "2024-06-01", "year": 2024}])
+    decision = explained(decider, validator, case)
+    lost = one(decision["derivation"]["denials"], measure="qz-htz/3.3")
+    assert lost["result"] == "not_stacked"
+    assert lost["stacking"]["rival"] == {"measure": "qz-htz/3.1", "prior_award": {
+        "index": 0, "path": "prior_awards/0", "measure": "qz-htz/3.1", "amount": "0.00", "year": 2024}}
+
+
 def test_an_inapplicable_measure_is_derived_once(decider, validator):
     regional_zone = {"kind": "zone", "zone": "wuzhou-htz", "city": "wuzhou", "zone_level": "regional", "zone_type": "htz"}
     events = [{"id": f"r{year % 100}", "type": "zone_evaluated", "date": f"{year}-12-31", "scope": "regional",

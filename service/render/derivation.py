@@ -152,7 +152,7 @@ class Deriver:
         claims = []
         for cid, asked, year in ledger.claims:
             s = self.settled[cid]
-            _, measure_id, event_id = cid.split("|")
+            _, measure_id, event_id = cid.split("|", 2)
             claims.append({"measure": measure_id, "event": event_id, "year": year,
                            "asked": None if asked < 0 else money(asked), "status": s.status,
                            "granted": money(s.amount) if s.amount is not None else None,

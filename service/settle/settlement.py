@@ -193,7 +193,6 @@ class Settlement:
             ledger = ledgers.get(ledger_id)
             if ledger is None:
                 ledger = ledgers[ledger_id] = _open_ledger(cap, key, prior_awards)
-                ledger.key = key
             ledger.claims.append((cand.cid, _asked(cand), cand.event["year"]))
             context.claims += 1
         return [{"t": "led", "id": ledger_id} for ledger_id in ledgers]
@@ -263,7 +262,8 @@ def _open_ledger(cap, key: str, prior_awards: list[dict]) -> _Ledger:
             if cap.span:  # a run is measured between the years of the facts paid, as claims are
                 last = max(last, prior["year"])
     return _Ledger(cap, NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - spent),
-                   NO_LIMIT if cap.count is None else max(0, cap.count - counted), last, cap.span or 0, priors=priors)
+                   NO_LIMIT if cap.count is None else max(0, cap.count - counted), last, cap.span or 0,
+                   priors=priors, key=key)
 
 
 class _Context:
