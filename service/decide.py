@@ -12,6 +12,7 @@ from .engine import ENGINE_NAME, engine_version
 from .evaluate.facts import FactBuilder
 from .evaluate.run import candidate_order, evaluate
 from .render import decision as render
+from .render.derivation import Deriver
 from .resolve import resolve
 from .rulebook.registry import Registry, bundle_revision
 from .settle.settlement import Settlement
@@ -43,35 +44,48 @@ class Decider:
 
 
     def decide(self, case: dict, *, input_sha256: str | None = None, bundle: list[str] | None = None,
-               judged: set | None = None) -> dict:
+               judged: set | None = None, derive: bool = False) -> dict:
         """``bundle``: replay under exactly these versions ("policy@version:sha256"), refusing any other;
-        ``judged``: of those, the ones the logged decision was judged under (see ``_restrict``)."""
+        ``judged``: of those, the ones the logged decision was judged under (see ``_restrict``);
+        ``derive``: add the ``derivation`` though the case did not ask to explain (a replay
+        explaining a decision logged without it: the rest of the decision must not change)."""
         options = case.get("options") or {}
         lang = options.get("lang", "zh")
         pins = options.get("pin") or {}
         include_drafts = bool(options.get("include_drafts", False))
         trace: list[str] | None = [] if options.get("explain") else None
+        deriving = derive or bool(options.get("explain"))
 
         applicant = case["applicant"]
         events = self.facts.events(applicant, case.get("events") or [])
         only = self._restrict(bundle, judged) if bundle is not None else None
         resolution = resolve(self.registry, applicant, events, pins, include_drafts, only)
-        candidates, denials, inapplicable = evaluate(self.registry, self.facts.applicant(applicant), events, resolution, trace, self.facts)
-        beaten, settled, conflicts = self.settlement.settle(candidates, case.get("prior_awards") or [], trace)
+        candidates, denials, inapplicable = evaluate(self.registry, self.facts.applicant(applicant), events, resolution,
+                                                     trace, self.facts, deriving)
+        prior_awards = case.get("prior_awards") or []
+        beaten, settled, conflicts = self.settlement.settle(candidates, prior_awards, trace)
+        derive_one = Deriver(resolution, pins, include_drafts, prior_awards, settled, lang) if deriving else None
 
         outcomes, denied, totals = [], [], render.Totals()
+        derived_outcomes = []
         for cand in candidates:  # in canonical order
             if cand.cid in beaten:
-                denied.append((candidate_order(cand), render.denial_from_candidate(cand, "not_stacked", lang, beaten=beaten[cand.cid])))
+                lost = beaten[cand.cid]
+                denied.append((candidate_order(cand), render.denial_from_candidate(cand, "not_stacked", lang, beaten=lost),
+                               derive_one and derive_one.beaten(cand, lost)))
                 continue
             result = settled.get(cand.cid)
             if result is not None and result.status != "granted":
-                denied.append((candidate_order(cand), render.denial_from_candidate(cand, result.status, lang, settled=result)))
+                denied.append((candidate_order(cand), render.denial_from_candidate(cand, result.status, lang, settled=result),
+                               derive_one and derive_one.capped(cand, result)))
                 continue
             outcomes.append(render.outcome(cand, conflicts.get(cand.cid), result, lang, totals))
+            if derive_one:
+                derived_outcomes.append(derive_one.outcome(cand, result))
         for d in denials:
-            denied.append((candidate_order(d), render.denial(d, lang)))
-        denied.sort(key=lambda pair: (pair[0], pair[1]["reason"], pair[1].get("condition") or ""))
+            denied.append((candidate_order(d), render.denial(d, lang), derive_one and derive_one.denial(d)))
+        denied.sort(key=lambda entry: (entry[0], entry[1]["reason"], entry[1].get("condition") or ""))
+        said_inapplicable = render.inapplicable(inapplicable, lang)
 
         used = [a.version for a in resolution.assignments]
         response = {
@@ -93,12 +107,16 @@ class Decider:
             "not_applicable": resolution.not_applicable,
             "notices": [dict(n, message=n["message"][lang]) for n in resolution.notices],
             "outcomes": outcomes,
-            "denials": [d for _, d in denied],
-            "inapplicable": render.inapplicable(inapplicable, lang),
+            "denials": [d for _, d, _ in denied],
+            "inapplicable": said_inapplicable,
             **totals.rendered(),
         }
         if options.get("explain"):
             response["trace"] = trace
+        if deriving:
+            # beside the decision, index for index, so that the decision itself reads the same with or without it
+            response["derivation"] = {"outcomes": derived_outcomes, "denials": [x for _, _, x in denied],
+                                      "inapplicable": derive_one.inapplicable(said_inapplicable, inapplicable)}
         return response
 
 

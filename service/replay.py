@@ -19,22 +19,26 @@ IGNORED = frozenset({"decision_id", "evaluated_at"})  # differ on every evaluati
 ADDED_LATER = {"inapplicable": []}  # only denials: said_once versions (revision 3 on) report one
 
 
-def replay_record(decider: Decider, validator: CaseValidator, record: LogRecord) -> dict:
+def replay_record(decider: Decider, validator: CaseValidator, record: LogRecord, *, explain: bool = False) -> dict:
     # a masked input hashes otherwise than the input received: the receipt's hash is the record's
-    return replay(decider, validator, record.input, orjson.loads(record.decision), record.received_sha256)
+    return replay(decider, validator, record.input, orjson.loads(record.decision), record.received_sha256,
+                  explain=explain)
 
 
 def replay(decider: Decider, validator: CaseValidator, input_text: str, logged: dict,
-           input_sha256: str | None = None) -> dict:
+           input_sha256: str | None = None, *, explain: bool = False) -> dict:
     """``{"status": "identical"}`` or ``{"status": "different", "differences": [{path, logged, replayed}, …]}``.
-    ``input_sha256``: of the input as received, where ``input_text`` is not that (masked); else its own."""
+    ``input_sha256``: of the input as received, where ``input_text`` is not that (masked); else its own.
+    ``explain``: with the replayed decision's ``derivation`` beside the status. A decision logged
+    without a derivation is compared without it: explaining it later changes nothing it said."""
     case, errors = validator.validate(orjson.loads(input_text), replaying=True)
     if errors:
         return _different([{"path": "input", "logged": "valid", "replayed": errors}])
     bundle = (logged.get("bundle") or {}).get("versions") if isinstance(logged, dict) else None
     try:
         replayed = decider.decide(case, input_sha256=input_sha256 or hashlib.sha256(input_text.encode("utf-8")).hexdigest(),
-                                  bundle=list(bundle) if bundle is not None else None, judged=judged_under(logged))
+                                  bundle=list(bundle) if bundle is not None else None, judged=judged_under(logged),
+                                  derive=explain)
     except BundleMismatch as error:
         held = {entry.rsplit(":", 1)[0]: entry for entry in decider.bundle["versions"]}
         return _different([{"path": f"bundle/versions/{bundle.index(entry)}", "logged": entry,
@@ -46,9 +50,15 @@ def replay(decider: Decider, validator: CaseValidator, input_text: str, logged: 
     for name, empty in ADDED_LATER.items():
         if name not in logged and replayed.get(name) == empty:
             del replayed[name]
+    derivation = replayed.get("derivation")
+    if "derivation" not in logged:
+        replayed.pop("derivation", None)
     found = differences({k: v for k, v in logged.items() if k not in IGNORED},
                         {k: v for k, v in replayed.items() if k not in IGNORED})
-    return _different(found) if found else {"status": "identical"}
+    report = _different(found) if found else {"status": "identical"}
+    if explain:
+        report["derivation"] = derivation
+    return report
 
 
 def judged_under(logged: dict) -> set:

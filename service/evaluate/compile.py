@@ -26,7 +26,7 @@ from ..rulebook.loader import MICRO, Measure, RulesetVersion
 from ..vocabulary import APPLICANT_FIELDS, APPLICANT_PREFIX, Vocabulary, vocabulary
 from .facts import HTE_STATUS, Aggregate, event_defaults, ref_of as _ref, split_test as _split
 from .missing import Unstated, guarded, unknown_when
-from .run import candidate_id
+from .run import Why, candidate_id, read_values
 
 FEN = Decimal("0.01")
 
@@ -34,6 +34,57 @@ FEN = Decimal("0.01")
 def _pattern(base: dict, atoms) -> dict:
     tests = [{k: v} for k, v in base.items()] + [to_engine(a) for a in atoms]
     return tests[0] if len(tests) == 1 else {"$and": tests}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a derivation, tied at compile time to the rule whose action reports it:
+    a condition with the alternative of its DNF the rule tests (``atoms``), a join, the
+    amount's case, an eligibility condition; ``test`` as the ruleset file writes it."""
+    kind: str  # eligibility | condition | join | case | unless | missing_join | zero
+    id: str
+    on: str  # the pattern tested: trigger, a join alias, applicant, incident
+    alternative: int | None  # index in the DNF of the test (or of its negation, on a denial)
+    atoms: tuple  # the conjunction the rule tests
+    test: object  # as written in the ruleset
+    cites: str
+    explain: dict | None
+    result: str  # held | failed | unknown
+
+
+def _raw_test(measure: Measure, cond_id: str):
+    return next((c.get("test") for c in measure.raw.get("conditions") or () if c.get("id") == cond_id), None)
+
+
+def _raw_joins(measure: Measure) -> list:
+    return list(measure.raw.get("joins") or []) + ([measure.raw["join"]] if measure.raw.get("join") else [])
+
+
+def eligibility_steps(version: RulesetVersion, result: str = "held") -> tuple:
+    """Every eligibility condition of the version, as a grant rule's negated bars hold them."""
+    raw = {c["id"]: c for c in (version.raw.get("eligibility") or {}).get("conditions") or ()}
+    return tuple(_eligibility_step(version, cond, None, (), raw.get(cond.id, {}), result)
+                 for cond in version.eligibility_conditions)
+
+
+def _eligibility_step(version, cond, k, atoms, raw: dict, result: str) -> Step:
+    return Step("eligibility", cond.id, cond.on, k, tuple(atoms), raw.get(cond.on), cond.cites, cond.explain, result)
+
+
+def _condition_step(measure: Measure, cond, k: int, conj, result: str) -> Step:
+    return Step("condition", cond.id, cond.on, k, tuple(conj), _raw_test(measure, cond.id), cond.cites or "",
+                cond.explain, result)
+
+
+def _grant_steps(version: RulesetVersion, measure: Measure, labels: tuple) -> tuple:
+    """The steps of one grant rule: its combination's labels (a condition's, a join's or the
+    amount case's alternative), the eligibility conditions its negated bars hold, its exceptions."""
+    steps = eligibility_steps(version) if measure.eligibility else ()
+    raw_unless = measure.raw.get("unless") or []
+    steps += tuple(labels)
+    steps += tuple(Step("unless", u.id, "trigger", None, (), raw_unless[k].get("where") if k < len(raw_unless) else None,
+                        u.cites or "", u.explain, "held") for k, u in enumerate(measure.unless))
+    return steps
 
 
 # what every event fact in a session carries: its kind, identity, type, role, and the
@@ -209,7 +260,7 @@ def _eligibility_rules(version: RulesetVersion, unstated_field) -> list[Rule]:
             else:
                 condition = {"all": [{"i": _pattern({"t": "inc"}, conj)}]}
                 year_of = lambda frame: frame["i"]["year"]  # noqa: E731
-            rules.append(Rule(f"bar:{cond.id}:{k}", condition, _bar_action(cond.id, year_of)))
+            rules.append(Rule(f"bar:{cond.id}:{k}", condition, _bar_action(cond.id, year_of, k, conj, cond.on)))
     return rules
 
 
@@ -222,13 +273,23 @@ def _unstated_bar_action(cond_id: str, field_name: str):
     return bar
 
 
-def _bar_action(cond_id: str, year_of):
+def _bar_action(cond_id: str, year_of, k: int, conj, on: str):
+    frame_key = "a" if on == "applicant" else "i"
+
     def bar(session, frame):
         year = year_of(frame)
-        if session.context.tracing:
-            session.context.trace_rule(f"eligibility {cond_id} fails " + (f"in {year}" if year else "in every year"))
+        context = session.context
+        if context.tracing:
+            context.trace_rule(f"eligibility {cond_id} fails " + (f"in {year}" if year else "in every year"))
+        bar_id = f"bar|{cond_id}|{year}"
+        if context.deriving and bar_id not in context.bars:
+            # what the first rule to draw this bar read (the alternative of the failing DNF it tests)
+            reads = read_values(conj, frame, {"self": frame_key})
+            if on != "applicant":  # the incident's year is the year of the events it bars
+                reads += read_values((Atom("year", "eq", None),), frame, {"self": frame_key})
+            context.bars[bar_id] = {"alternative": k, "atoms": tuple(conj), "reads": reads}
         # the same bar drawn twice has the same id, so the core observes it once
-        session.assert_fact({"t": "bar", "id": f"bar|{cond_id}|{year}", "cond": cond_id, "year": year}, idempotent=True)
+        session.assert_fact({"t": "bar", "id": bar_id, "cond": cond_id, "year": year}, idempotent=True)
     return bar
 
 
@@ -283,12 +344,22 @@ def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Un
 
     # every way the measure can be granted: one alternative of each condition, of
     # each join's match, and one amount case
-    choices = [[_atoms_by_pattern(conj, c.on) for conj in c.alternatives] for c in measure.conditions]
-    choices += [[_atoms_by_pattern(conj, j.alias) for conj in j.match] for j in measure.joins]
+    # each choice carries the Step its alternative is, for a derivation (``_step``)
+    choices = [[_atoms_by_pattern(conj, c.on) | {"_step": _condition_step(measure, c, k, conj, "held")}
+                for k, conj in enumerate(c.alternatives)] for c in measure.conditions]
+    raw_joins = _raw_joins(measure)
+    choices += [[_atoms_by_pattern(conj, j.alias) | {"_step": Step("join", j.alias, j.alias, k, tuple(conj),
+                                                                  raw_joins[n].get("match"), "", None, "held")}
+                 for k, conj in enumerate(j.match)] for n, j in enumerate(measure.joins)]
     if measure.amount_by:
-        choices.append([{"trigger": [Atom(measure.amount_by, "eq", key)], "_case": key} for key in measure.amounts])
+        choices.append([{"trigger": [Atom(measure.amount_by, "eq", key)], "_case": key,
+                         "_step": Step("case", key, "trigger", None, (Atom(measure.amount_by, "eq", key),),
+                                       {measure.amount_by: key}, "", None, "held")} for key in measure.amounts])
     elif measure.branches:
-        choices.append([{"trigger": list(conj), "_case": k} for k, b in enumerate(measure.branches) for conj in b.when])
+        raw_cases = measure.raw["outcome"].get("cases") or []
+        choices.append([{"trigger": list(conj), "_case": k,
+                         "_step": Step("case", str(k), "trigger", j, tuple(conj), raw_cases[k].get("when"), "", None, "held")}
+                        for k, b in enumerate(measure.branches) for j, conj in enumerate(b.when)])
     no_bar = [{f"b{k}$not": bar} for k, bar in enumerate(BAR_PATTERNS)] if measure.eligibility else []
     no_exception = [{f"u{k}$not": _pattern({"t": "ev", "type": u.event}, u.where[0])}
                     for k, u in enumerate(measure.unless)]
@@ -300,11 +371,12 @@ def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Un
     else:
         amount_inputs, stated_inputs = [], {}
     for n, combination in enumerate(product(*choices) if choices else [()]):
-        merged = _merge(stated_inputs, *[{k: v for k, v in part.items() if k != "_case"} for part in combination])
+        merged = _merge(stated_inputs, *[{k: v for k, v in part.items() if k[0] != "_"} for part in combination])
         case = next((part["_case"] for part in combination if "_case" in part), None)
         condition = patterns(merged, anchor_role="in", extra=no_bar + no_exception, gate=gated)
         if condition is not None:
-            rules += lean.rules(f"{measure.id}:grant:{n}", {"all": condition}, _grant_action(version, measure, case),
+            steps = _grant_steps(version, measure, tuple(part["_step"] for part in combination))
+            rules += lean.rules(f"{measure.id}:grant:{n}", {"all": condition}, _grant_action(version, measure, case, steps),
                                 reads=frozenset(j.alias for j in measure.joins))
     join_match = _merge(*[{j.alias: list(j.match[0])} for j in measure.joins if len(j.match) == 1])
     standing = set(standing_conditions(measure)) if anchor == "trigger" and version.denials == "said_once" else set()
@@ -316,14 +388,18 @@ def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Un
             condition = patterns(_merge(join_match, {cond.on: list(conj)}), anchor_role="in")
             if condition is not None:
                 rules += lean.rules(f"{measure.id}:deny:{cond.id}:{k}", {"all": condition},
-                                    _deny_action(version, measure, "not_eligible", cond.id, cond.explain))
+                                    _deny_action(version, measure, "not_eligible", cond.id, cond.explain,
+                                                 step=_condition_step(measure, cond, k, conj, "failed")))
     if may_be_absent is not None:
         rules += _unstated_rules(version, measure, patterns, join_match, may_be_absent, amount_inputs, lean)
+    raw_unless = measure.raw.get("unless") or []
     for k, u in enumerate(measure.unless):
         rules += lean.rules(
             f"{measure.id}:deny:unless:{u.id}",
             {"all": patterns(join_match, anchor_role="in", extra=[{"u": _pattern({"t": "ev", "type": u.event}, u.where[0])}])},
-            _deny_action(version, measure, "not_eligible", u.id, u.explain, cites=u.cites or None),
+            _deny_action(version, measure, "not_eligible", u.id, u.explain, cites=u.cites or None,
+                         step=Step("unless", u.id, "u", 0, tuple(u.where[0]), raw_unless[k].get("where"),
+                                   u.cites or "", u.explain, "failed")),
         )
     for k, join in enumerate(measure.joins):
         earlier = {"trigger": []} | {j.alias: list(j.match[0]) for j in measure.joins[:k] if len(j.match) == 1}
@@ -334,7 +410,9 @@ def _measure_rules(version: RulesetVersion, measure: Measure, unstated_field: Un
             missing.append({j.alias: _pattern({"t": "ev", "type": j.event}, earlier.get(j.alias, []))})
         missing.append({f"{join.alias}$not": _pattern({"t": "ev", "type": join.event}, join.match[0] if len(join.match) == 1 else [])})
         rules += lean.rules(f"{measure.id}:deny:missing:{join.alias}", {"all": missing},
-                            _deny_action(version, measure, "missing_data", f"join:{join.alias}", join.missing))
+                            _deny_action(version, measure, "missing_data", f"join:{join.alias}", join.missing,
+                                         step=Step("missing_join", join.alias, join.alias, None, (),
+                                                   _raw_joins(measure)[k].get("match"), "", join.missing, "unknown")))
     if anchor == "trigger":
         return rules  # its bar and window denials come from the shared rules below
     if measure.eligibility:
@@ -370,7 +448,8 @@ def _standing_denial_rules(version: RulesetVersion, measure: Measure, cond, may_
                 continue
         pattern = {"e": _pattern({"t": "ev", "type": measure.trigger}, atoms["trigger"])}
         rules.append(Rule(f"{measure.id}:deny:{cond.id}:{k}", {"all": [pattern]},
-                          _deny_action(version, measure, "not_eligible", cond.id, cond.explain)))
+                          _deny_action(version, measure, "not_eligible", cond.id, cond.explain,
+                                       step=_condition_step(measure, cond, k, conj, "failed"))))
     return rules
 
 
@@ -421,9 +500,15 @@ def _unstated_action(version, measure, cond_id: str, explain: dict, missing: tup
     field_name = missing[1]
     of_event = _names_the_event(field_name)
 
+    cond = next((c for c in measure.conditions if c.id == cond_id), None)
+    step = Step("condition" if cond else "case", cond_id, cond.on if cond else "trigger", None, (),
+                _raw_test(measure, cond_id) if cond else None, (cond.cites if cond else "") or "", explain, "unknown")
+
     def deny(session, frame):
-        session.context.denial(version, measure, frame["e"], "missing_data", cond_id, explain,
-                               unstated=(frame[frame_key] if of_event else None, field_name))
+        context = session.context
+        why = Why((step,), [[]]) if context.deriving else None
+        context.denial(version, measure, frame["e"], "missing_data", cond_id, explain,
+                       unstated=(frame[frame_key] if of_event else None, field_name), why=why)
     return deny
 
 
@@ -466,13 +551,58 @@ def _value(kind: str | None, raw) -> Decimal:
     return Decimal(raw)
 
 
-def _evaluate(measure: Measure, formula, event: dict) -> int:
+def _evaluate(measure: Measure, formula, event: dict, working: list | None = None) -> int:
+    """The amount in fen; ``working``: a list to append the formula's inputs and exact result to (explain on)."""
     values = {name: _value(measure.formula_types.get(name), event.get(name, 0)) for name in formula.names}
-    result = formula(values).quantize(FEN, rounding=ROUND_HALF_UP)
+    exact = formula(values)
+    result = exact.quantize(FEN, rounding=ROUND_HALF_UP)
+    if working is not None:
+        working.append({"text": formula.text, "event": event["id"],
+                        "inputs": [(name, measure.formula_types.get(name), values[name]) for name in formula.names],
+                        "exact": exact, "rounding": "half_up_fen", "fen": int(result * 100)})
     return int(result * 100)
 
 
-def _grant_action(version: RulesetVersion, measure: Measure, case):
+def _steps_read(steps: tuple, frame: dict, about) -> list:
+    """The values each step's atoms read from the facts the rule matched; an eligibility
+    condition, from the applicant and incident facts the session was given (``about``), none
+    of which its bar rules matched."""
+    reads = []
+    for step in steps:
+        if step.kind == "eligibility":
+            reads.append(_eligibility_reads(step, about))
+        elif step.kind == "join":  # which event the join matched, then what its match tested
+            reads.append(read_values((Atom("id", "eq", None),) + step.atoms, frame, {"trigger": "e", "self": step.on}))
+        elif step.atoms:
+            on = "e" if step.on == "trigger" else step.on
+            reads.append(read_values(step.atoms, frame, {"trigger": "e", "self": on}))
+        else:
+            reads.append([])
+    return reads
+
+
+def _eligibility_reads(step: Step, about) -> list:
+    names = [Atom(name, "eq", None) for name in sorted(set(_fields_of(step.test)))]
+    if step.on == "applicant":
+        return read_values(names, {"a": about[0]}, {"self": "a"}) if about else []
+    # an incident condition holds when no incident of its kind falls in the event's year
+    return [read for fact in about if fact.get("t") == "inc"
+            for read in read_values(names + [Atom("year", "eq", None)], {"i": fact}, {"self": "i"})]
+
+
+def _fields_of(test):
+    if isinstance(test, dict):
+        for key, value in test.items():
+            if key in ("all", "any"):
+                for item in value:
+                    yield from _fields_of(item)
+            elif key == "not":
+                yield from _fields_of(value)
+            else:
+                yield key
+
+
+def _grant_action(version: RulesetVersion, measure: Measure, case, steps: tuple = ()):
     branch = measure.branches[case] if measure.branches and case is not None else None
     formula = branch.formula if branch else measure.formula
     fixed = branch.amount if branch else measure.amounts.get(case if measure.amount_by else "*")
@@ -484,28 +614,40 @@ def _grant_action(version: RulesetVersion, measure: Measure, case):
     def grant(session, frame):
         context = session.context
         event = context.full(frame["e"])
+        working = [] if context.deriving else None
         amount = max_amount = floor = None
         if kind == "fixed":
             amount = fixed
         elif kind == "computed" or kind == "tax":
             if formula is not None:
-                amount = _evaluate(measure, formula, event)
+                amount = _evaluate(measure, formula, event, working)
         elif kind == "ceiling" or kind == "competitive":
-            max_amount = _evaluate(measure, formula, event) if formula is not None else fixed
+            max_amount = _evaluate(measure, formula, event, working) if formula is not None else fixed
         elif kind == "obligation" and formula is not None:
-            floor = _evaluate(measure, formula, event)
+            floor = _evaluate(measure, formula, event, working)
+        why = None
+        if working is not None:
+            why = Why(steps, _steps_read(steps, frame, context.about), working[0] if working else None)
         if amount == 0 and zero_denial is not None:
-            context.denial(version, measure, frame["e"], "not_eligible", zero_denial["id"], zero_denial["explain"])
+            if why is not None:
+                why.steps += (Step("zero", zero_denial["id"], "trigger", None, (), None, "", zero_denial["explain"], "failed"),)
+                why.reads.append([])
+            context.denial(version, measure, frame["e"], "not_eligible", zero_denial["id"], zero_denial["explain"], why=why)
             return
         context.candidate(cid_prefix + event["id"], version, measure, event, [frame[a] for a in aliases] if aliases else [],
-                          amount, max_amount, floor, branch)
+                          amount, max_amount, floor, branch, why)
     return grant
 
 
 def _deny_action(version: RulesetVersion, measure: Measure, reason: str, condition: str | None, explain: dict | None,
-                 cites: str | None = None):
+                 cites: str | None = None, step: Step | None = None):
+    """``step``: the condition (and the alternative of its negation) the rule tests, for a derivation."""
+    steps = (step,) if step is not None else ()
+
     def deny(session, frame):
-        session.context.denial(version, measure, frame["e"], reason, condition, explain, cites=cites)
+        context = session.context
+        why = Why(steps, _steps_read(steps, frame, ())) if context.deriving else None
+        context.denial(version, measure, frame["e"], reason, condition, explain, cites=cites, why=why)
     return deny
 
 
@@ -522,9 +664,17 @@ def _deny_by_bar(session, version, measure, event, bar: dict, conditions: dict) 
     decide, for an attribute it does not state (missing_data)."""
     cond = conditions[bar["cond"]]
     unstated_attribute = bar.get("unstated")
-    session.context.denial(version, measure, event, "missing_data" if unstated_attribute else "not_eligible",
-                           cond.id, cond.explain, article=version.eligibility["article"], cites=cond.cites,
-                           unstated=(None, unstated_attribute) if unstated_attribute else None)
+    context = session.context
+    why = None
+    if context.deriving:
+        drawn = context.bars.get(bar["id"]) or {}
+        raw = next((c for c in (version.raw.get("eligibility") or {}).get("conditions") or () if c["id"] == cond.id), {})
+        step = _eligibility_step(version, cond, drawn.get("alternative"), drawn.get("atoms", ()), raw,
+                                 "unknown" if unstated_attribute else "failed")
+        why = Why((step,), [drawn.get("reads", [])], bar={"year": bar["year"]})
+    context.denial(version, measure, event, "missing_data" if unstated_attribute else "not_eligible",
+                   cond.id, cond.explain, article=version.eligibility["article"], cites=cond.cites,
+                   unstated=(None, unstated_attribute) if unstated_attribute else None, why=why)
 
 
 # -- joins in linear time -------------------------------------------------------------

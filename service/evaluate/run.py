@@ -21,6 +21,7 @@ class Candidate:
     branch: object | None  # the outcome case that applied, if the measure has cases
     what_if: bool
     cid: str  # version|measure|event: one candidate per measure and event
+    why: object = None  # explain on: what the grant rule that made it matched (Why), else None
 
 
 @dataclass(slots=True)
@@ -35,13 +36,29 @@ class Denial:
     cites: str | None = None
     what_if: bool = False
     extra: dict = field(default_factory=dict)
+    why: object = None  # explain on: what the denial rule that made it matched (Why), else None
+
+
+@dataclass(slots=True)
+class Why:
+    """What one rule the engine fired matched, as its action saw it (explain on only): the
+    ``steps`` the compiler tied to that rule (conditions with the alternative the rule tests,
+    joins, the amount's case), the values they read from the matched facts, and the formula's
+    working. Rendered by render/derivation.py; nothing here is evaluated again."""
+    steps: tuple  # compile.Step, in the measure's order
+    reads: list  # per step: [(path, field, event type or None, value as the engine held it), …]
+    formula: dict | None = None  # {text, inputs, exact, rounding, fen}
+    bar: dict | None = None  # a denial by an eligibility bar: what the bar's rule read
 
 
 class Evaluation:
     """What the engine's actions report to, for one version session."""
 
-    def __init__(self, what_if: bool, trace: list[str], label: str, events_by_id: dict):
+    def __init__(self, what_if: bool, trace: list[str], label: str, events_by_id: dict, deriving: bool = False):
         self.what_if = what_if
+        self.deriving = deriving  # explain on: actions hand over what they matched (Why)
+        self.bars: dict[str, dict] = {}  # bar fact id -> what its rule read, when deriving
+        self.about: list = []  # the applicant and incident facts the session is given, when deriving
         self._events = events_by_id  # the full facts; the engine holds trimmed copies
         self.candidates: dict[str, Candidate] = {}
         self.denials: dict[tuple, Denial] = {}
@@ -57,7 +74,7 @@ class Evaluation:
         """The full fact of an event the engine holds a trimmed copy of."""
         return self._events[event["id"]]
 
-    def candidate(self, cid, version, measure, event, supporting, amount, amount_max, floor, branch) -> None:
+    def candidate(self, cid, version, measure, event, supporting, amount, amount_max, floor, branch, why=None) -> None:
         """``event``: the trigger's full fact; ``supporting``: the joined events as the engine holds them."""
         if supporting:
             supporting = [self._events[s["id"]] for s in supporting]
@@ -70,21 +87,22 @@ class Evaluation:
                     == (amount, amount_max, floor, branch)
                     and [s["ord"] for s in supporting] < [s["ord"] for s in standing.supporting]):
                 standing.supporting = supporting
+                standing.why = why
             return
         self.candidates[cid] = Candidate(version, measure, event, supporting, amount, amount_max, floor, branch,
-                                         self.what_if, cid)
+                                         self.what_if, cid, why)
         if self._trace is not None:
             self.trace_rule(f"{measure.id} candidate on {event['id']}"
                             + (f" (with {', '.join(s['id'] for s in supporting)})" if supporting else ""))
 
     def denial(self, version, measure, event, reason, condition, explain, *, article=None, cites=None,
-               unstated: tuple | None = None) -> None:
+               unstated: tuple | None = None, why=None) -> None:
         """``unstated``: (the fact as the engine holds it, or None for the applicant; the field) the case does not state."""
         event = self._events[event["id"]]
         key = (measure.id, event["id"], reason, condition)
         if key not in self.denials:
             denial = self.denials[key] = Denial(version, measure, event, reason, condition, explain, article, cites,
-                                                self.what_if)
+                                                self.what_if, why=why)
             if unstated is not None:
                 holder, field_name = unstated
                 denial.extra["field"] = unstated_path(None if holder is None else self._events[holder["id"]], field_name)
@@ -93,13 +111,14 @@ class Evaluation:
 
 
 def evaluate(registry: Registry, about: list[dict], events: list[dict], resolution: Resolution,
-             trace: list[str] | None, builder) -> tuple[list[Candidate], list[Denial], list[Denial]]:
+             trace: list[str] | None, builder, deriving: bool = False) -> tuple[list[Candidate], list[Denial], list[Denial]]:
     """Candidates in canonical order (see ``candidate_order``), denials, and the denials that make
     a measure inapplicable to the applicant (see ``_reported``).
     ``about``: the applicant and incident facts (FactBuilder.applicant);
     ``events``: the full event facts (FactBuilder.events), in canonical order;
     ``trace``: a list to record fired rules in, or None when no one asked;
-    ``builder``: the FactBuilder, whose defaults a ``read_as_false`` version reads absent fields as."""
+    ``builder``: the FactBuilder, whose defaults a ``read_as_false`` version reads absent fields as;
+    ``deriving``: explain on, the actions record what they matched (``Why``)."""
     candidates: list[Candidate] = []
     denials: list[Denial] = []
     inapplicable: list[Denial] = []
@@ -114,7 +133,7 @@ def evaluate(registry: Registry, about: list[dict], events: list[dict], resoluti
         version = assignment.version
         compiled = registry.compiled[version.key]
         roles = assignment.roles
-        context = Evaluation(assignment.what_if, trace, version.key, by_id)
+        context = Evaluation(assignment.what_if, trace, version.key, by_id, deriving)
         trims, tested = compiled.trims, compiled.fact_types
         if compiled.reads_absent_as_default:
             if as_defaults is None:
@@ -128,6 +147,8 @@ def evaluate(registry: Registry, about: list[dict], events: list[dict], resoluti
         else:
             seen = as_stated
         facts_about = seen["about"]
+        if deriving:
+            context.about = facts_about
         # an event no rule of this version tests has nothing to do in its session,
         # and the facts of a kind no rule tests would match nothing
         trimmed = []
@@ -185,6 +206,42 @@ def _reported(version, context: Evaluation, standing: dict) -> tuple[list[Denial
             and candidate_id(version.key, d.measure.id, d.event["id"]) not in granted
             and not (d.reason == "missing_data" and (d.measure.id, d.event["id"], d.condition) in failed)]
     return said, list(not_for_applicant.values())
+
+
+def read_values(conj, facts: dict, keys: dict) -> list[tuple]:
+    """(path, field, event type, value) of each field the atoms of ``conj`` read from the
+    matched ``facts`` (frame key -> fact), ``keys`` mapping a pattern's name (trigger, a join
+    alias, self) to its frame key; a reference reads the referred fact's field too."""
+    found = []
+    for atom in conj:
+        if atom.op in ("ex", "nex"):
+            continue
+        found.append(_read(facts.get(keys.get("self")), atom.field))
+        ref = atom.value
+        if hasattr(ref, "alias"):
+            found.append(_read(facts.get(keys.get(ref.alias, ref.alias)), ref.field))
+    seen, unique = set(), []
+    for read in found:  # a field two atoms test (a range) is read once
+        if read is not None and read[0] not in seen:
+            seen.add(read[0])
+            unique.append(read)
+    return unique
+
+
+def _read(fact: dict | None, field_name: str) -> tuple | None:
+    if fact is None:
+        return None
+    kind = fact.get("t")
+    if kind == "app":
+        return (unstated_path(None, field_name), field_name, None, fact.get(field_name))
+    if kind == "inc":
+        return (f"applicant/incidents/{fact['i']}/{field_name}", field_name, "incident", fact.get(field_name))
+    if kind == "ev":
+        event_id = fact["id"][len(EVENT_ID_PREFIX):] if fact["id"].startswith(EVENT_ID_PREFIX) else fact["id"]
+        value = event_id if field_name == "id" else fact.get(field_name)  # the id as the request names it
+        return (unstated_path({"id": event_id}, field_name), field_name, fact.get("type"), value)
+    # an aggregate (compile.Leaner): the least or greatest value of the events that pass
+    return (f"events[*]/{field_name}", field_name, None, fact.get(field_name))
 
 
 def unstated_path(event: dict | None, field_name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 
 from .. import metrics
 from ..decide import Decider
@@ -17,6 +17,7 @@ from .problems import problem
 
 log = logging.getLogger("service")
 EXTENSION = "decision_log"
+EXPLAIN_VALUES = {"true": True, "false": False, "1": True, "0": False}
 
 
 def register(app: Flask, decider: Decider, validator: CaseValidator) -> None:
@@ -42,7 +43,11 @@ def register(app: Flask, decider: Decider, validator: CaseValidator) -> None:
         found = _find(app, decision_id)
         if isinstance(found, Response):
             return found
-        report = replay_record(decider, validator, found)
+        explain = request.args.get("explain", "false")
+        if explain not in EXPLAIN_VALUES:
+            return problem(400, "Invalid query parameter", f"explain must be true or false, not {explain!r}",
+                           kind="invalid-query", errors=[{"path": "query/explain", "message": "expected true or false"}])
+        report = replay_record(decider, validator, found, explain=EXPLAIN_VALUES[explain])
         return Response(json.dumps(report, ensure_ascii=False), status=200, mimetype="application/json")
 
 

@@ -172,7 +172,7 @@ def _describe_request(schemas: dict, vocab) -> None:
     options["pin"]["maxProperties"] = options["pin"].pop("maxLength")  # apispec states a Dict's Length as a string's
     options["pin"]["propertyNames"] = {"maxLength": limits.MAX_ID}
     options["include_drafts"]["description"] = "also judge by draft versions; their outcomes are what_if and never in totals"
-    options["explain"]["description"] = "add the trace of the rules that fired"
+    options["explain"]["description"] = "add the trace of the rules that fired and the derivation of each outcome, denial and inapplicable entry"
     common = {"id": "unique in the case; echoed in outcomes and denials", "date": "YYYY-MM-DD",
               "project_id": "identifies a project across events and prior awards"}
     for name, event_type in vocab.live_events.items():
@@ -297,7 +297,9 @@ def _paths() -> dict:
         "/v1/decisions/{decision_id}/replay": {"post": {
             "tags": ["decisions"], "operationId": "replayDecision",
             "summary": "Decide a logged case again under its recorded ruleset files and compare",
-            "parameters": [decision_id],
+            "parameters": [decision_id, {"name": "explain", "in": "query", "required": False,
+                                         "schema": {"type": "string", "enum": ["true", "false", "1", "0"], "default": "false"},
+                                         "description": "add the replayed decision's derivation to the report"}],
             "responses": {"200": {"description": "identical, or the differences",
                                   "content": _json_content(_ref("ReplayReport"))},
                           **_errors("UnknownDecision", "LogOff", "LogUnavailable", "InternalError")},
@@ -427,6 +429,93 @@ _VERSION_BASE = {
 }
 _VERSION_REQUIRED = ["policy", "version", "status", "document", "effective", "sha256", "measures"]
 
+_DERIVATION_ENTRIES = {"type": "array", "items": {"$ref": "#/components/schemas/DerivationEntry"}}
+_NULLABLE_MONEY = {"type": ["string", "null"], "pattern": r"^-?\d+\.\d{2}$"}
+_PRIOR_COUNTED = {"type": "object", "required": ["index", "path", "measure", "amount"], "properties": {
+    "index": {"type": "integer"}, "path": {"type": "string", "description": "prior_awards/<index> in the request"},
+    "measure": _TEXT, "amount": _TEXT, "year": {"type": "integer"}, "project_id": _TEXT, "platform_id": _TEXT}}
+DERIVATION_SCHEMAS = {
+    "Derivation": {
+        "type": "object", "required": ["outcomes", "denials", "inapplicable"],
+        "description": "with options.explain (or replay ?explain=true): index for index beside the decision's outcomes, "
+                       "denials and inapplicable, what the engine's rules matched and what settlement did",
+        "properties": {"outcomes": _DERIVATION_ENTRIES, "denials": _DERIVATION_ENTRIES, "inapplicable": _DERIVATION_ENTRIES},
+    },
+    "DerivationEntry": {
+        "type": "object", "required": ["measure", "event", "result", "article", "cites", "version"],
+        "properties": {
+            "measure": _TEXT, "event": _TEXT, "article": _TEXT, "cites": _TEXT,
+            "result": {"type": "string", "description": "granted, inapplicable, or the denial's reason"},
+            "version": {"$ref": "#/components/schemas/VersionResolution"},
+            "steps": {"type": "array", "items": {"$ref": "#/components/schemas/DerivationStep"},
+                      "description": "the steps of the rule that fired, in the measure's order"},
+            "formula": {"type": "object", "required": ["text", "inputs", "exact", "rounding", "amount"], "properties": {
+                "text": _TEXT, "of": _TEXT, "exact": _TEXT, "amount": _MONEY_OUT,
+                "rounding": {"type": "string", "enum": ["half_up_fen"]},
+                "inputs": {"type": "array", "items": {"type": "object", "required": ["name", "path", "value"], "properties": {
+                    "name": _TEXT, "path": _TEXT, "type": _TEXT_OR_NULL, "value": _TEXT}}}}},
+            "ledger": {"$ref": "#/components/schemas/CapLedger"},
+            "stacking": {"$ref": "#/components/schemas/StackingLoss"},
+            "supporting_events": {"type": "array", "items": _TEXT},
+            "condition": _TEXT, "unstated": {"type": "string", "description": "the request path the case does not state"},
+            "events": {"type": "array", "items": _TEXT, "description": "inapplicable: every event it was judged on"},
+        },
+    },
+    "VersionResolution": {
+        "type": "object", "required": ["policy", "version", "revision", "status", "window", "event_date", "role", "chosen_by"],
+        "properties": {
+            "policy": _TEXT, "version": _TEXT, "revision": {"type": "integer"}, "status": _TEXT, "document": _TEXT,
+            "window": {"type": "object", "properties": {"from": _TEXT, "until": _TEXT_OR_NULL}},
+            "event_date": _TEXT, "role": {"type": ["string", "null"], "enum": ["in", "out", "draft", None]},
+            "chosen_by": {"type": "string", "enum": ["window", "out_of_window", "pin", "include_drafts", "draft_not_requested"]},
+            "article": {"type": ["string", "null"], "description": "null where the document's dating line gives the window"},
+            "cites": _TEXT, "reading": {"type": ["string", "null"], "description": "how the window is read, in options.lang"},
+        },
+    },
+    "DerivationStep": {
+        "type": "object", "required": ["kind", "id", "of", "article", "result", "read", "cites"],
+        "properties": {
+            "kind": {"type": "string", "enum": ["eligibility", "condition", "join", "case", "unless", "missing_join", "zero", "window"]},
+            "id": _TEXT, "of": {"type": "string", "description": "trigger, a join alias, applicant or incident"},
+            "article": _TEXT_OR_NULL, "test": {"description": "the test as the ruleset file writes it"},
+            "result": {"type": "string", "enum": ["held", "failed", "unknown"]},
+            "alternative": {"type": "integer", "description": "which alternative of the test's DNF (or of its negation) the rule tested"},
+            "tested": {"type": "array", "items": {"type": "object", "properties": {"field": _TEXT, "op": _TEXT, "value": {}}},
+                       "description": "the conjunction the engine's rule tested, values as the engine holds them"},
+            "read": {"type": "array", "items": {"type": "object", "required": ["path"], "properties": {
+                "path": {"type": "string", "description": "into the request: events[e1]/rank, applicant/attributes/…"},
+                "value": {}, "stated": {"type": "boolean"}}}},
+            "cites": _TEXT, "explain": {"type": "string", "description": "in options.lang"},
+        },
+    },
+    "CapLedger": {
+        "type": "object", "required": ["cap", "per", "key", "limit", "prior_awards", "opening", "claims"],
+        "properties": {
+            "cap": _TEXT, "per": _TEXT, "key": _TEXT, "cites": _TEXT,
+            "limit": {"type": "object", "properties": {"amount": _NULLABLE_MONEY, "count": {"type": ["integer", "null"]},
+                                                       "span": {"type": ["integer", "null"]}}},
+            "prior_awards": {"type": "array", "items": _PRIOR_COUNTED, "description": "every prior award the ledger counted"},
+            "opening": {"type": "object", "properties": {"remaining": _NULLABLE_MONEY,
+                                                         "count_remaining": {"type": ["integer", "null"]}}},
+            "claims": {"type": "array", "description": "every claim on the ledger, in the order settled",
+                       "items": {"type": "object", "required": ["measure", "event", "status"], "properties": {
+                           "measure": _TEXT, "event": _TEXT, "year": {"type": "integer"}, "asked": _NULLABLE_MONEY,
+                           "status": {"type": "string", "enum": ["granted", "cap_exhausted", "already_granted"]},
+                           "granted": _NULLABLE_MONEY, "remaining_before": _NULLABLE_MONEY,
+                           "count_remaining_before": {"type": ["integer", "null"]}}}},
+        },
+    },
+    "StackingLoss": {
+        "type": "object", "required": ["group", "per", "key", "keep", "members", "rival"],
+        "properties": {
+            "group": _TEXT, "article": _TEXT, "cites": _TEXT, "per": _TEXT, "key": _TEXT,
+            "keep": {"type": "string", "enum": ["first", "larger"]}, "members": {"type": "array", "items": _TEXT},
+            "rival": {"type": "object", "required": ["measure"], "properties": {
+                "measure": _TEXT, "event": _TEXT, "amount": _MONEY_OUT, "prior_award": _PRIOR_COUNTED}},
+        },
+    },
+}
+
 _RESPONSE_SCHEMAS = {
     "Problem": {
         "type": "object",
@@ -533,6 +622,7 @@ _RESPONSE_SCHEMAS = {
             "ceiling_totals": _TOTALS | {"description": "ceilings (amount_max) in force, per currency"},
             "what_if_totals": _TOTALS | {"description": "outcomes of drafts, per currency"},
             "trace": {"type": "array", "items": _TEXT, "description": "with options.explain: the rules that fired"},
+            "derivation": _ref("Derivation"),
         },
     },
     "BatchRequest": {
@@ -626,8 +716,11 @@ _RESPONSE_SCHEMAS = {
             "status": {"type": "string", "enum": ["identical", "different"]},
             "differences": {"type": "array", "items": {"type": "object", "properties": {
                 "path": {"type": "string", "description": "e.g. outcomes/0/amount"}, "logged": {}, "replayed": {}}}},
+            "derivation": _ref("Derivation") | {"description": "with ?explain=true: the replayed decision's derivation "
+                                                               "(compared only when the logged decision has one)"},
         },
     },
+    **DERIVATION_SCHEMAS,
     "Health": {
         "type": "object",
         "properties": {"status": _TEXT, "engine": {"type": "object", "properties": {"name": _TEXT, "version": _TEXT}},

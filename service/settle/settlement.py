@@ -37,6 +37,7 @@ class Settled:
     cap: object | None
     remaining_before: int | None
     count_remaining_before: int | None
+    ledger: object = None  # the _Ledger that settled it: its opening, prior awards and every claim, for a derivation
 
 
 @dataclass(slots=True)
@@ -44,6 +45,9 @@ class Beaten:
     by_measure: str
     by_event: str | None  # None: by a prior award
     group: object
+    by_prior: int | None = None  # the index in prior_awards of the award that beat it
+    by_amount: int | None = None  # fen the rival asked (keep: larger); None for a prior award or keep: first
+    key: str = ""  # the group's slot (year, platform, project) both were in
 
 
 # The field of a prior award that names the fact it paid, for each ``per`` that keys a
@@ -93,7 +97,8 @@ class Settlement:
     def _rules(self) -> list[Rule]:
         def beaten(session, frame):
             hi = frame["hi"]
-            session.context.beaten(frame["lo"]["c"], hi["m"], None if hi["p"] else hi["c"])
+            session.context.beaten(frame["lo"]["c"], hi["m"], None if hi["p"] else hi["c"], hi.get("pi"), hi.get("a"),
+                                   frame["lo"]["k"])
 
         def settle_ledgers(session, frames):
             # one frame per ledger: its claims, in the case's canonical order
@@ -111,7 +116,7 @@ class Settlement:
                         status = "granted"
                         granted = asked if remaining == NO_LIMIT or asked == NO_LIMIT else min(asked, remaining)
                     settled[cid] = Settled(status, granted, cap, None if remaining == NO_LIMIT else remaining,
-                                           None if count == NO_LIMIT else count)
+                                           None if count == NO_LIMIT else count, ledger)
                     if trace is not None:
                         trace.append(f"settlement: {cid} {status} under cap {cap.id}")
                     if status == "granted":
@@ -159,7 +164,7 @@ class Settlement:
             priors_added.add(group.id)
             for i, prior in enumerate(prior_awards):
                 if prior["measure"] in group.members:
-                    stack_facts.append({"t": "sc", "id": f"sp|{i}|{group.id}", "p": 1, "m": prior["measure"],
+                    stack_facts.append({"t": "sc", "id": f"sp|{i}|{group.id}", "p": 1, "pi": i, "m": prior["measure"],
                                         "g": group.id, "mode": group.keep, "k": scope_key(group.per, None, prior),
                                         "n": _rank_key(group, prior["measure"], None), "w": 0})
         context.groups = groups
@@ -242,18 +247,23 @@ class _Ledger:
     last: int  # the year of the fact last paid (a prior award's `year`, a claim's event year), 0 if none
     span: int  # years that must pass between two awards, 0 if none
     claims: list = field(default_factory=list)  # (candidate id, fen asked, year), in canonical order
+    priors: list = field(default_factory=list)  # the indexes in prior_awards of the awards it counted
+    key: str = ""  # its slot: the year, platform or project; "" for the applicant
 
 
 def _open_ledger(cap, key: str, prior_awards: list[dict]) -> _Ledger:
     spent = counted = last = 0
-    for prior in prior_awards:
+    priors = []
+    for i, prior in enumerate(prior_awards):
         if prior["measure"] in cap.counts and scope_key(cap.per, None, prior) == key:
             spent += fen(prior["amount"])
             counted += 1
+            priors.append(i)
             if cap.span:  # a run is measured between the years of the facts paid, as claims are
                 last = max(last, prior["year"])
     return _Ledger(cap, NO_LIMIT if cap.amount_fen is None else max(0, cap.amount_fen - spent),
-                   NO_LIMIT if cap.count is None else max(0, cap.count - counted), last, cap.span or 0)
+                   NO_LIMIT if cap.count is None else max(0, cap.count - counted), last, cap.span or 0,
+                   priors=priors, key=key)
 
 
 class _Context:
@@ -271,10 +281,11 @@ class _Context:
         if entry not in self.conflicts.setdefault(cid, []):
             self.conflicts[cid].append(entry)
 
-    def beaten(self, cid: str, by_measure: str, by_cid: str | None) -> None:
+    def beaten(self, cid: str, by_measure: str, by_cid: str | None, by_prior: int | None = None,
+               by_amount: int | None = None, key: str = "") -> None:
         if cid in self.beaten_by:
             return
         by_event = by_cid.rsplit("|", 1)[1] if by_cid else None
-        self.beaten_by[cid] = Beaten(by_measure, by_event, self.groups[cid])
+        self.beaten_by[cid] = Beaten(by_measure, by_event, self.groups[cid], by_prior, by_amount, key)
         if self.trace is not None:
             self.trace.append(f"settlement: {cid} not stacked with {by_measure}" + (f" on {by_event}" if by_event else " (prior award)"))
