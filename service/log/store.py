@@ -12,6 +12,7 @@ from typing import Iterator
 from ..paths import ROOT
 from .chain import FIELDS, GENESIS, LogRecord, canonical, record_hash
 from .db import SCHEMA, Backend, NoLog, backend_for
+from .search import index_record
 
 DEFAULT_PATH = ROOT / "data" / "decisions.sqlite3"
 _COLUMNS = ", ".join(FIELDS)
@@ -145,6 +146,7 @@ class DecisionLog:
                 cursor.execute(self.backend.sql(f"INSERT INTO decision_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"),
                                (record.seq, record.decision_id, record.created_at, record.input, record.decision,
                                 record.prev_hash, record.hash))
+                index_record(cursor, record, decision)  # the search index, in the same transaction
                 cursor.execute("COMMIT")
             except BaseException:
                 try:
