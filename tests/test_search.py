@@ -167,3 +167,27 @@ def test_listed_fields_are_json(decider, validator, tmp_path, monkeypatch):
     [row] = search(decision_log, Query())["decisions"]
     assert json.loads(json.dumps(row)) == row and set(row) == {"seq", "decision_id", "case_id", "created_at", "granted", "totals"}
     decision_log.close()
+
+
+def test_answers_match_their_openapi_schemas(decider, validator, tmp_path, monkeypatch):
+    from jsonschema import Draft202012Validator
+
+    from service.http.openapi import build_document
+
+    doc = build_document(validator)
+    monkeypatch.setenv("RAC_DECISION_LOG", str(tmp_path / "doc.sqlite3"))
+    app = create_app(decider)
+    client = app.test_client()
+    decision = client.post("/v1/decisions", json=_case("DOC-1")).get_json()
+
+    def errors(name, instance):
+        schema = dict(doc["components"]["schemas"][name], components=doc["components"])
+        return list(Draft202012Validator(schema).iter_errors(instance))
+
+    assert errors("DecisionList", client.get("/v1/decisions").get_json()) == []
+    assert errors("DecisionRecord", client.get(f"/v1/decisions/{decision['decision_id']}?include=input").get_json()) == []
+    assert errors("DecisionList", {"decisions": [{"seq": "1"}], "next_cursor": None, "index": {}}) != []
+    operations = doc["paths"]["/v1/decisions"]
+    assert operations["get"]["operationId"] == "listDecisions" and "post" in operations
+    assert [p["name"] for p in doc["paths"]["/v1/decisions/{decision_id}"]["get"]["parameters"]] == ["decision_id", "include"]
+    close_log(app)
