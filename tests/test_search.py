@@ -75,6 +75,9 @@ def test_filters_by_case_measure_outcome_and_time(target, decider, validator):
     assert _all_pages(decision_log, to="2000-01-01") == []
     assert [r["seq"] for r in _all_pages(decision_log, **{"from": created[2]})] == [9, 8, 7]  # a datetime: inclusive
     assert [r["seq"] for r in _all_pages(decision_log, to=created[7])] == [2, 1]
+    assert [r["seq"] for r in _all_pages(decision_log, measure=GRANTED, **{"from": created[4], "to": created[1]})] == [8, 7, 5]
+    assert [r["seq"] for r in _all_pages(decision_log, case_id="C-2", **{"from": created[4]})] == [9, 6]
+    assert _all_pages(decision_log, **{"from": "2999-01-01"}) == []
     decision_log.close()
 
 

@@ -24,7 +24,7 @@ import argparse
 import json
 import sqlite3
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 
 import orjson
@@ -170,6 +170,8 @@ class Query:
     outcome: str = "granted"
     limit: int = DEFAULT_LIMIT
     cursor: int | None = None  # the seq of the last record already seen
+    seq_min: int | None = None  # the time range as a seq range (``seq_bounds``)
+    seq_max: int | None = None
 
 
 def _instant(text: str, path: str, errors: list, *, end: bool) -> str | None:
@@ -247,6 +249,12 @@ def build_sql(query: Query) -> tuple[str, list]:
     if query.cursor is not None:
         clauses.append(f"{seq} < ?")
         params.append(query.cursor)
+    if query.seq_min is not None:
+        clauses.append(f"{seq} >= ?")
+        params.append(query.seq_min)
+    if query.seq_max is not None:
+        clauses.append(f"{seq} <= ?")
+        params.append(query.seq_max)
     sql = head + "".join(f" AND {c}" for c in clauses) + f" ORDER BY {seq} DESC LIMIT ?"
     return sql, params + [query.limit + 1]  # one more: is there a next page?
 
@@ -265,6 +273,28 @@ def _index_state(decision_log) -> int | None:
     return int(rows[0][0]) if rows else 1
 
 
+def seq_bounds(decision_log, query: Query) -> tuple[int | None, int | None] | None:
+    """The time range as the seq range it covers, found on the created_at index: the first
+    record logged at or after ``from``, the last before ``to``. Records are stamped inside
+    the append lock, so created_at grows with seq and the range holds exactly the records
+    of the period; the scan then runs down seq, whatever else filters it, instead of
+    reading every newer record to reach an old day. None: no record in the period."""
+    low = high = None
+    if query.created_from is not None:
+        rows = decision_log._query("SELECT seq FROM decision_index WHERE created_at >= ? "
+                                   "ORDER BY created_at, seq LIMIT 1", (query.created_from,))
+        if not rows:
+            return None
+        low = int(rows[0][0])
+    if query.created_before is not None:
+        rows = decision_log._query("SELECT seq FROM decision_index WHERE created_at < ? "
+                                   "ORDER BY created_at DESC, seq DESC LIMIT 1", (query.created_before,))
+        if not rows:
+            return None
+        high = int(rows[0][0])
+    return low, high
+
+
 def _row(row) -> dict:
     return {"seq": int(row[0]), "decision_id": row[1], "case_id": row[2], "created_at": row[3],
             "granted": json.loads(row[4]), "totals": json.loads(row[5])}
@@ -277,12 +307,16 @@ def search(decision_log, query: Query) -> dict:
         head = decision_log.head()[0]
         return {"decisions": [], "next_cursor": None,
                 "index": {"complete": head == 0, "unindexed_below": head + 1}}
+    index = {"complete": state <= 1, "unindexed_below": state}
+    bounds = seq_bounds(decision_log, query)
+    if bounds is None:
+        return {"decisions": [], "next_cursor": None, "index": index}
+    query = replace(query, seq_min=bounds[0], seq_max=bounds[1])
     sql, params = build_sql(query)
     rows = decision_log._query(sql, tuple(params))
     page = [_row(r) for r in rows[:query.limit]]
     more = len(rows) > query.limit
-    return {"decisions": page, "next_cursor": str(page[-1]["seq"]) if more else None,
-            "index": {"complete": state <= 1, "unindexed_below": state}}
+    return {"decisions": page, "next_cursor": str(page[-1]["seq"]) if more else None, "index": index}
 
 
 # -- command line: python -m service.log.search backfill --database … --
