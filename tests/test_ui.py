@@ -273,3 +273,24 @@ def test_every_page_and_lookup_wants_the_auditor_role(app):
 def test_templates_and_stylesheet_ship_with_the_package():
     here = Path(ui.__file__).parent
     assert (here / "static" / "ui.css").is_file() and len(list((here / "templates" / "ui").glob("*.html"))) >= 9
+
+
+def test_a_replay_with_explain_shows_its_derivation(client, logged, monkeypatch):
+    asked = {}
+
+    def replay_with_derivation(decider, validator, record, explain=False):
+        asked["explain"] = explain
+        return {"status": "identical", "derivation": [{"id": "resolution", "result": "qz-htz@2021-12-30#r3",
+                                                       "values": {"events/0/date": "2024-12-05"}}]}
+
+    monkeypatch.setattr(ui, "replay_record", replay_with_derivation)
+    html = client.post(f"/ui/decisions/{logged['decision_id']}/replay", data={"lang": "en"}).get_data(as_text=True)
+    assert asked == {"explain": True}
+    tree = html[html.index('id="derivation"'):]
+    assert 'data-origin="replay"' in tree and "resolution" in tree and "events/0/date" in tree
+
+
+def test_a_replay_that_takes_no_explain_still_answers(client, logged, monkeypatch):
+    monkeypatch.setattr(ui, "replay_record", lambda decider, validator, record: {"status": "identical"})
+    html = client.post(f"/ui/decisions/{logged['decision_id']}/replay", data={"lang": "en"}).get_data(as_text=True)
+    assert 'class="status-identical"' in html

@@ -315,7 +315,10 @@ def _replay(decider, validator, record) -> dict:
 
 def _derivations(decision: dict, replay: dict | None) -> list[dict]:
     """Trees to show: the decision's own derivation, else one a replay with explain returned."""
-    for source, origin in ((decision, "decision"), (replay or {}, "replay")):
+    replay = replay or {}
+    candidates = [(decision, "decision"), (replay, "replay")] + [
+        (replay[key], "replay") for key in ("decision", "replayed") if isinstance(replay.get(key), dict)]
+    for source, origin in candidates:
         tree = source.get("derivation")
         if tree:
             return [{"origin": origin, "nodes": derivation_nodes(tree)}]
