@@ -294,3 +294,16 @@ def test_a_replay_that_takes_no_explain_still_answers(client, logged, monkeypatc
     monkeypatch.setattr(ui, "replay_record", lambda decider, validator, record: {"status": "identical"})
     html = client.post(f"/ui/decisions/{logged['decision_id']}/replay", data={"lang": "en"}).get_data(as_text=True)
     assert 'class="status-identical"' in html
+
+
+def test_the_law_index_counts_each_version_s_coverage(client, decider):
+    from service.coverage import rows
+
+    html = page(client, "/ui/law?lang=en")
+    table = rows(decider.registry)  # the coverage table of rulesets/COVERAGE.md
+    qz = [r for r in table if r["policy"] == "qz-htz" and r["in_source"]]
+    uncovered = sum(1 for r in qz if not (r["measures"] or r["directives"]))
+    cell = html[html.index('href="/ui/law/qz-htz/2021-12-30'):]
+    cell = cell[cell.index('class="coverage"'):cell.index("</td>", cell.index('class="coverage"'))]
+    assert re.findall(r'chip (\w+)">(\d+)<', cell)[2] == ("none", str(uncovered))
+    assert sum(int(n) for _, n in re.findall(r'chip (\w+)">(\d+)<', cell)) == len(qz)

@@ -85,7 +85,9 @@ def build_blueprint(decider, validator) -> Blueprint:
     @ui.get("/law")
     @require_role(AUDITOR)
     def law_index():
-        return render_template("ui/law_index.html", policies=_policies(registry))
+        sources = registry.directory / "sources"
+        coverage = {v.key: _coverage_counts(article_view(v, sources)) for v in registry.all_versions()}
+        return render_template("ui/law_index.html", policies=_policies(registry), coverage=coverage)
 
     @ui.get("/law/<policy>")
     @require_role(AUDITOR)
@@ -275,6 +277,14 @@ def article_view(version, sources_dir: Path) -> list[dict]:
     return articles
 
 
+def _coverage_counts(articles: list[dict]) -> dict:
+    counts = {"encoded": 0, "directive": 0, "none": 0}
+    for article in articles:
+        if article["label"]:
+            counts[article["state"]] += 1
+    return counts
+
+
 def _state(entry) -> str:
     if entry and (entry["measures"] or entry["eligibility"] or entry["window"]):
         return "encoded"
@@ -390,4 +400,4 @@ def _chart(report: dict) -> dict:
              "w_before": int(CHART_WIDTH * before / top) if top else 0,
              "w_after": int(CHART_WIDTH * after / top) if top else 0,
              "y": 10 + i * 34} for i, (name, before, after) in enumerate(rows)]
-    return {"bars": bars, "height": 20 + 34 * len(bars), "width": CHART_WIDTH + 320}
+    return {"bars": bars, "height": 20 + 34 * len(bars), "width": CHART_WIDTH + 420}
