@@ -307,3 +307,12 @@ def test_the_law_index_counts_each_version_s_coverage(client, decider):
     cell = cell[cell.index('class="coverage"'):cell.index("</td>", cell.index('class="coverage"'))]
     assert re.findall(r'chip (\w+)">(\d+)<', cell)[2] == ("none", str(uncovered))
     assert sum(int(n) for _, n in re.findall(r'chip (\w+)">(\d+)<', cell)) == len(qz)
+
+
+def test_the_language_switch_of_a_posted_page_leads_to_a_page(client, logged):
+    html = client.post(f"/ui/decisions/{logged['decision_id']}/replay", data={"lang": "en"}).get_data(as_text=True)
+    [href] = re.findall(r'id="lang-zh" href="([^"]+)"', html)
+    assert href.startswith(f"/ui/decisions/{logged['decision_id']}?") and ">法规<" in page(client, href.replace("&amp;", "&"))
+    html = client.post("/ui/diff", data={"from": OLD, "to": NEW, "cases": CASE_FILE, "lang": "en"}).get_data(as_text=True)
+    [href] = re.findall(r'id="lang-zh" href="([^"]+)"', html)
+    assert 'id="impact-table"' in page(client, href.replace("&amp;", "&"))

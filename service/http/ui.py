@@ -36,6 +36,7 @@ from .roles_fallback import AUDITOR, require_role
 CASES_DIR = ROOT / "tests" / "cases"
 PAGE_MARKER = re.compile(r"^-\s*\d+\s*-$")  # "- 2 -": a page number left by the PDF extraction
 CHART_WIDTH = 360  # px of the longest bar
+GET_OF_POST = {"ui.decision_replay": "ui.decision"}
 
 
 def _lang() -> str:
@@ -62,9 +63,15 @@ def build_blueprint(decider, validator) -> Blueprint:
         def link(endpoint, **values):
             return url_for(endpoint, lang=g.get("lang", ui_text.DEFAULT), **values)
 
-        def switch(lang):  # this very page in the other language
-            args = dict(request.args, lang=lang)
-            return url_for(request.endpoint, **(request.view_args or {}), **args) if request.endpoint else "#"
+        def switch(lang):  # this very page in the other language (a POST's answer: the page it was posted from)
+            if not request.endpoint:
+                return "#"
+            endpoint = GET_OF_POST.get(request.endpoint, request.endpoint)
+            args = dict(request.args)
+            if request.method == "POST":
+                args.update({k: v for k, v in request.form.items() if k in ("from", "to", "cases")})
+            args["lang"] = lang
+            return url_for(endpoint, **(request.view_args or {}), **args)
 
         def loc(value):
             return ui_text.localize(value, g.get("lang", ui_text.DEFAULT))
