@@ -133,6 +133,10 @@ def test_every_bad_parameter_is_reported_at_once():
     assert sorted(e["path"] for e in caught.value.errors) == ["cursor", "from", "limit", "outcome", "to"]
     with pytest.raises(SearchError):
         parse_query({"limit": "501"})
+    with pytest.raises(SearchError) as caught:
+        parse_query({"cursor": str(2**63), "case_id": "a\x00b", "measure": "m" * 101})
+    assert sorted(e["path"] for e in caught.value.errors) == ["case_id", "cursor", "measure"]
+    assert parse_query({"cursor": str(2**63 - 1), "case_id": "钦州-7"}).cursor == 2**63 - 1
     with pytest.raises(SearchError):
         parse_query({"measure": "m", "outcome": "maybe"})
 
@@ -142,6 +146,7 @@ def test_http_bad_query_is_a_400_listing_each_error(decider):
     response = client.get("/v1/decisions?limit=x&from=nope")
     assert response.status_code == 400 and response.mimetype == "application/problem+json"
     assert sorted(e["path"] for e in response.get_json()["errors"]) == ["from", "limit"]
+    assert client.get("/v1/decisions?case_id=%00&cursor=99999999999999999999").status_code == 400
 
 
 def test_one_statement_for_both_databases():

@@ -29,6 +29,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import orjson
 
+from ..validate.limits import MAX_ID  # the longest id a request may carry
+
 DDL = (
     """CREATE TABLE IF NOT EXISTS decision_index (
     seq BIGINT PRIMARY KEY,
@@ -52,6 +54,7 @@ OUTCOMES = ("granted", "denied", "inapplicable")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 BACKFILL_BATCH = 1000
+MAX_SEQ = 2**63 - 1  # BIGINT: a larger cursor would overflow the driver, not find anything
 _LISTED = "i.seq, i.decision_id, i.case_id, i.created_at, i.granted, i.totals"
 
 
@@ -192,10 +195,20 @@ def _instant(text: str, path: str, errors: list, *, end: bool) -> str | None:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _identifier(args, name: str, errors: list) -> str | None:
+    """An id as the validator admits one (at most MAX_ID characters, no control character):
+    anything else could match nothing, and a NUL is refused by PostgreSQL's text type."""
+    text = args.get(name) or None
+    if text is not None and (len(text) > MAX_ID or any(ord(c) < 32 for c in text)):
+        errors.append({"path": name, "message": f"at most {MAX_ID} characters, none of them a control character"})
+        return None
+    return text
+
+
 def parse_query(args) -> Query:
     """A Query from the query string (a mapping); every bad parameter in one SearchError."""
     errors: list[dict] = []
-    query = Query(case_id=args.get("case_id") or None, measure=args.get("measure") or None)
+    query = Query(case_id=_identifier(args, "case_id", errors), measure=_identifier(args, "measure", errors))
     if args.get("from"):
         query.created_from = _instant(args["from"], "from", errors, end=False)
     if args.get("to"):
@@ -206,12 +219,12 @@ def parse_query(args) -> Query:
     elif outcome != "granted" and not query.measure:
         errors.append({"path": "outcome", "message": "only with measure"})
     query.outcome = outcome
-    for name, low, high in (("limit", 1, MAX_LIMIT), ("cursor", 1, None)):
+    for name, low, high in (("limit", 1, MAX_LIMIT), ("cursor", 1, MAX_SEQ)):
         text = args.get(name)
         if text is None or text == "":
             continue
         if not text.isascii() or not text.isdigit() or int(text) < low or (high is not None and int(text) > high):
-            errors.append({"path": name, "message": f"an integer from {low}" + (f" to {high}" if high else "")})
+            errors.append({"path": name, "message": f"an integer from {low} to {high}"})
         else:
             setattr(query, name, int(text))
     if errors:
