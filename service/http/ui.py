@@ -199,8 +199,8 @@ def current_log():
 
 def _record_or_none(decision_id):
     decision_log = current_log()
-    if decision_log is None:
-        return None
+    if decision_log is None or len(decision_id) > 100 or any(ord(c) < 32 for c in decision_id):
+        return None  # no decision has such an id (and PostgreSQL refuses a NUL in text)
     try:
         return decision_log.get(decision_id)
     except LogError:
