@@ -166,8 +166,10 @@ def test_pin_of_the_known_version_replays_it(client):
     assert [(d["measure"], d["reason"]) for d in body["denials"]] == [("qz-htz/2.1", "outside_window")]
 
 
-def test_get_decisions_is_a_405(client):
-    _problem(client.get("/v1/decisions"), 405)
+def test_put_decisions_is_a_405(client):  # GET lists logged decisions (issue 12); PUT is still no method of it
+    response = client.put("/v1/decisions", json={})
+    _problem(response, 405)
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers["Allow"].split(",")}
 
 
 def test_unknown_route_is_a_404(client):

@@ -423,3 +423,11 @@ def test_the_wsgi_entry_point_refuses_an_open_service_off_loopback(tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 1
     assert "refusing to serve without authentication on 0.0.0.0" in result.stderr
+
+
+def test_the_auditors_page_wants_an_auditor(client, logged_id):
+    _assert_refused(client.get("/ui/law"), 401)
+    _assert_refused(client.get("/ui/law", headers=_bearer(KEYS["intake"])), 403, "insufficient_scope", "auditor")
+    assert client.get("/ui/law", headers=_bearer(KEYS["audit-office"])).status_code == 200
+    page = client.get(f"/ui/decisions/{logged_id}", headers=_bearer(KEYS["audit-office"]))
+    assert page.status_code == 200 and logged_id in page.get_data(as_text=True)

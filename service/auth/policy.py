@@ -16,7 +16,7 @@ LAW_PREFIX = "/v1/rulesets"  # the published law: anyone may read what the servi
 SUBMIT_PATHS = frozenset({"/v1/decisions", "/v1/decisions:batch"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that only look at what is logged (replay, explain, verify, proofs): an auditor's
-AUDIT_POST_PREFIXES = ("/v1/decisions/", "/v1/log/")
+AUDIT_POST_PREFIXES = ("/v1/decisions/", "/v1/log/", "/ui/")  # /ui/: replay, impact diff of an upload
 
 
 def required_role(method: str, path: str) -> str | None:

@@ -17,7 +17,7 @@ from ..validate.limits import DEFAULT_MAX_BODY
 from ..validate.request import CaseValidator
 from .problems import header_lang, localized, problem, problem_lang
 from . import auth, batch_routes, history_routes, openapi
-from . import log_routes, observe
+from . import log_routes, observe, ui
 from .body import read_json, refused
 from .deadline import BodyDeadline
 
@@ -91,6 +91,7 @@ def create_app(decider: Decider | None = None, *, max_body: int | None = None) -
     batch_routes.register(app, decider, validator)
     history_routes.register(app, decider, validator)
     openapi.register(app, decider, validator)
+    ui.register(app, decider, validator)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error):

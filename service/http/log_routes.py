@@ -1,15 +1,20 @@
 """The decision log over HTTP: every decision answered is logged (``log_decision``,
-called by POST /v1/decisions), GET /v1/decisions/<id>, POST /v1/decisions/<id>/replay."""
+called by POST /v1/decisions), GET /v1/decisions/<id> (``?include=input``: the
+logged input beside it), GET /v1/decisions (the search index, keyset-paged),
+POST /v1/decisions/<id>/replay."""
 from __future__ import annotations
 
 import json
 import logging
 
+import hashlib
+
 from flask import Flask, Response, current_app, g, request
 
 from .. import metrics
 from ..decide import Decider
-from ..log import DecisionLog, LogBusy, LogError, from_env
+from ..log import DecisionLog, LogBusy, LogError, LogRecord, from_env
+from ..log.search import SearchError, parse_query, search
 from ..replay import replay_record
 from ..validate.request import CaseValidator
 from . import checkpoint_routes
@@ -28,12 +33,24 @@ def register(app: Flask, decider: Decider, validator: CaseValidator) -> None:
         decision_log.check_masking(decider.vocab, decider.registry)  # refuses to start: a masked field a rule reads
     checkpoint_routes.register(app, decision_log)
 
+    @app.get("/v1/decisions")
+    def list_decisions():
+        return listing(app, request.args)
+
     @app.get("/v1/decisions/<decision_id>")
     def logged_decision(decision_id: str):
         found = _find(app, decision_id)
         if isinstance(found, Response):
             return found
-        response = Response(found.decision, status=200, mimetype="application/json")
+        include = [part for part in request.args.get("include", "").split(",") if part]
+        if include:
+            if include != ["input"]:
+                return problem(400, "Unknown include", "include takes only: input", kind="invalid-query",
+                               errors=[{"path": "include", "message": "only input"}])
+            response = Response(json.dumps(with_input(found), ensure_ascii=False), status=200,
+                                mimetype="application/json")
+        else:  # the decision byte for byte as answered, as it always was
+            response = Response(found.decision, status=200, mimetype="application/json")
         response.headers["Decision-Log-Seq"] = str(found.seq)
         response.headers["Decision-Log-Hash"] = found.hash
         return response
@@ -49,6 +66,40 @@ def register(app: Flask, decider: Decider, validator: CaseValidator) -> None:
                            kind="invalid-query", errors=[{"path": "query/explain", "message": "expected true or false"}])
         report = replay_record(decider, validator, found, explain=EXPLAIN_VALUES[explain])
         return Response(json.dumps(report, ensure_ascii=False), status=200, mimetype="application/json")
+
+
+def with_input(record: LogRecord) -> dict:
+    """The record as an auditor checks it: the input as logged and its sha256 beside the decision.
+    An unmasked input is checked by hashing the text stored (what the receipt's ``input_sha256``
+    hashed); a masked one cannot be, so the record's own hash of the input as received is given,
+    with ``masked`` naming what the policy changed (``verify`` checks it against the chain)."""
+    decision = json.loads(record.decision)
+    stored_sha256 = hashlib.sha256(record.input.encode("utf-8")).hexdigest()
+    input_sha256 = record.received_sha256 if record.masked else stored_sha256
+    return {"seq": record.seq, "decision_id": record.decision_id, "created_at": record.created_at,
+            "hash": record.hash, "prev_hash": record.prev_hash,
+            "input": json.loads(record.input), "input_sha256": input_sha256, "masked": list(record.masked),
+            "input_sha256_matches": input_sha256 == decision.get("input_sha256"),
+            "decision": decision}
+
+
+def listing(app: Flask, args) -> Response:
+    """GET /v1/decisions: the search index, newest first, ``next_cursor`` to page on."""
+    decision_log: DecisionLog | None = app.extensions.get(EXTENSION)
+    if decision_log is None:
+        return problem(501, "Decision log off", "this deployment keeps no decision log (RAC_DECISION_LOG=off)",
+                       kind="decision-log-off")
+    try:
+        query = parse_query(args)
+    except SearchError as error:
+        return problem(400, "Invalid query", str(error), kind="invalid-query", errors=error.errors)
+    try:
+        found = search(decision_log, query)
+    except LogError as error:
+        log.exception("decision log not searchable")
+        return _retry_later(problem(503, "Decision log unavailable", "the decision log could not be read; retry",
+                                    kind="decision-log-unavailable"), error)
+    return Response(json.dumps(found, ensure_ascii=False), status=200, mimetype="application/json")
 
 
 def log_decision(payload, decision: dict) -> Response | None:

@@ -208,6 +208,7 @@ def _problem_responses() -> dict:
         "UnknownDecision": response("no decision with this id in the decision log"),
         "LogOff": response("this deployment keeps no decision log (RAC_DECISION_LOG=off)"),
         "LogUnavailable": response("the decision log could not be read; retry"),
+        "InvalidQuery": response("a query parameter that cannot be used: every one in errors[]"),
         "NotLogged": response("the decision was made but could not be logged, so it is not served; retry"),
     }
 
@@ -256,8 +257,28 @@ def _json_content(schema: dict) -> dict:
 def _errors(*names: str) -> dict:
     codes = {"InvalidCase": "400", "UnknownRuleset": "404", "BodyTimeout": "408", "TooLarge": "413", "UnsupportedMediaType": "415",
              "InternalError": "500", "UnknownDecision": "404", "LogOff": "501", "LogUnavailable": "503",
-             "NotLogged": "503"}
+             "NotLogged": "503", "InvalidQuery": "400"}
     return {codes[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
+
+
+def _list_parameters() -> list[dict]:
+    from ..log.search import MAX_LIMIT, DEFAULT_LIMIT, OUTCOMES
+
+    def query(name, schema, text):
+        return {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+
+    instant = {"type": "string", "description": "a date (YYYY-MM-DD) or an ISO datetime (naive: UTC)"}
+    return [
+        query("case_id", {"type": "string"}, "the case_id of the request"),
+        query("from", instant, "logged at or after (a date: from its start)"),
+        query("to", instant, "logged at or before (a date: to its end)"),
+        query("measure", {"type": "string"}, "a measure id: decisions in which it has the outcome asked for"),
+        query("outcome", {"type": "string", "enum": list(OUTCOMES), "default": "granted"},
+              "with measure: granted (default), denied, or inapplicable"),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+              "records per page"),
+        query("cursor", {"type": "string", "pattern": "^[0-9]+$"}, "next_cursor of the previous page"),
+    ]
 
 
 def _paths() -> dict:
@@ -272,6 +293,16 @@ def _paths() -> dict:
             "responses": {"200": {"description": "the decision", "content": _json_content(_ref("Decision"))},
                           **_errors("InvalidCase", "UnknownRuleset", "BodyTimeout", "TooLarge", "UnsupportedMediaType",
                                     "InternalError", "NotLogged")},
+        },
+        "get": {
+            "tags": ["decisions"], "operationId": "listDecisions", "summary": "Find logged decisions",
+            "description": ("The decision log's search index, newest first, keyset-paged: pass next_cursor as cursor "
+                            "for the next page (a page costs the same at any depth). Filters combine (AND). "
+                            "index.complete is false while records logged before the index await "
+                            "`python -m service.log.search backfill`. Wants the auditor role."),
+            "parameters": _list_parameters(),
+            "responses": {"200": {"description": "a page of logged decisions", "content": _json_content(_ref("DecisionList"))},
+                          **_errors("InvalidQuery", "LogOff", "LogUnavailable", "InternalError")},
         }},
         "/v1/decisions:batch": {"post": {
             "tags": ["decisions"], "operationId": "decideBatch", "summary": f"Decide up to {MAX_BATCH} cases",
@@ -285,14 +316,20 @@ def _paths() -> dict:
         }},
         "/v1/decisions/{decision_id}": {"get": {
             "tags": ["decisions"], "operationId": "getDecision", "summary": "A logged decision, byte for byte as answered",
-            "parameters": [decision_id],
-            "responses": {"200": {"description": "the logged decision",
+            "description": "Without include: the decision exactly as answered. With include=input: the log record — "
+                           "the input as logged, its sha256 (which the decision's input_sha256 must equal), the "
+                           "record's seq and hashes in the chain, and the decision. Wants the auditor role.",
+            "parameters": [decision_id, {"name": "include", "in": "query", "required": False,
+                                         "schema": {"type": "string", "enum": ["input"]},
+                                         "description": "input: answer the log record (DecisionRecord) instead"}],
+            "responses": {"200": {"description": "the logged decision (Decision), or with include=input its record "
+                                                 "(DecisionRecord)",
                                   "headers": {"Decision-Log-Seq": {"schema": {"type": "integer"},
                                                                    "description": "its place in the decision log"},
                                               "Decision-Log-Hash": {"schema": {"type": "string"},
                                                                     "description": "its hash in the log's chain"}},
-                                  "content": _json_content(_ref("Decision"))},
-                          **_errors("UnknownDecision", "LogOff", "LogUnavailable", "InternalError")},
+                                  "content": _json_content({"oneOf": [_ref("Decision"), _ref("DecisionRecord")]})},
+                          **_errors("InvalidQuery", "UnknownDecision", "LogOff", "LogUnavailable", "InternalError")},
         }},
         "/v1/decisions/{decision_id}/replay": {"post": {
             "tags": ["decisions"], "operationId": "replayDecision",
@@ -707,6 +744,43 @@ _RESPONSE_SCHEMAS = {
             "stacking": {"type": "array", "items": {"type": "object"}},
             "directives": {"type": "array", "items": {"type": "object"},
                            "description": "articles that decide nothing for a case, each with its reason"},
+        },
+    },
+    "DecisionSummary": {
+        "type": "object",
+        "required": ["seq", "decision_id", "case_id", "created_at", "granted", "totals"],
+        "properties": {
+            "seq": {"type": "integer", "description": "its place in the decision log"},
+            "decision_id": _TEXT, "case_id": _TEXT_OR_NULL,
+            "created_at": {"type": "string", "description": "when it was logged (UTC, microseconds)"},
+            "granted": {"type": "array", "items": _TEXT, "description": "the measures it granted"},
+            "totals": {"type": "object", "additionalProperties": _TEXT, "description": "currency → sum granted"},
+        },
+    },
+    "DecisionList": {
+        "type": "object",
+        "required": ["decisions", "next_cursor", "index"],
+        "properties": {
+            "decisions": {"type": "array", "items": _ref("DecisionSummary")},
+            "next_cursor": {"type": ["string", "null"], "description": "pass as cursor for the next page; null: last page"},
+            "index": {"type": "object", "required": ["complete", "unindexed_below"], "properties": {
+                "complete": {"type": "boolean"},
+                "unindexed_below": {"type": "integer", "description": "records of a lower seq are not indexed yet"}}},
+        },
+    },
+    "DecisionRecord": {
+        "type": "object",
+        "description": "A decision with the input it was made on, as the log holds them.",
+        "required": ["seq", "decision_id", "created_at", "hash", "prev_hash", "input", "input_sha256",
+                     "input_sha256_matches", "decision"],
+        "properties": {
+            "seq": {"type": "integer"}, "decision_id": _TEXT, "created_at": _TEXT,
+            "hash": {"type": "string", "description": "the record's hash in the chain"},
+            "prev_hash": {"type": "string", "description": "the previous record's hash"},
+            "input": {"type": "object", "description": "the request body as logged (canonical JSON parsed back)"},
+            "input_sha256": {"type": "string", "description": "sha256 of the logged input's canonical text"},
+            "input_sha256_matches": {"type": "boolean", "description": "it equals the decision's input_sha256"},
+            "decision": _ref("Decision"),
         },
     },
     "ReplayReport": {

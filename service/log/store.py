@@ -23,6 +23,7 @@ from . import compact
 from . import masking as masking_policy
 from .chain import FIELDS, FIELDS_2, FORMAT, GENESIS, LogRecord, canonical, record_hash, sha256_text
 from .db import ADDED_COLUMNS, SCHEMAS, Backend, NoLog, backend_for
+from .search import index_record
 
 DEFAULT_PATH = ROOT / "data" / "decisions.sqlite3"
 _COLUMNS_1 = ", ".join(FIELDS)
@@ -179,6 +180,7 @@ class DecisionLog:
                     cursor.execute(self.backend.sql("INSERT INTO decision_parts (id, body) VALUES (?, ?) "
                                                     "ON CONFLICT (id) DO NOTHING"), (part_id, body))
                 cursor.execute(self.backend.sql(_INSERT), _row(record, stored))
+                index_record(cursor, record, decision)  # the search index, in the same transaction
                 cursor.execute("COMMIT")
                 self._parts.update(parts)
             except BaseException:
