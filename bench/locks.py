@@ -111,8 +111,9 @@ def ms(values: list[float]) -> str:
     if not values:
         return "none"
     values = sorted(values)
+    p99 = values[min(len(values) - 1, -(-len(values) * 99 // 100) - 1)]
     return (f"n={len(values):,}, min {values[0] * 1e3:,.1f}, median {values[len(values) // 2] * 1e3:,.1f}, "
-            f"max {values[-1] * 1e3:,.1f} ms")
+            f"p99 {p99 * 1e3:,.1f}, max {values[-1] * 1e3:,.1f} ms")
 
 
 def statuses(answers: list[Answer]) -> str:
@@ -213,7 +214,10 @@ def main(argv=None) -> int:
     print(f"after the release: decisions {statuses(after)}, {ms([a.done - a.sent for a in after])}")
     print(f"recovery of the decisions: {recovery(decisions, released)}")
     print(f"recovery of /readyz: {recovery(ready, released)}")
-    print(f"/healthz over the whole run: {statuses(health)}, {ms([a.done - a.sent for a in health])}")
+    print(f"/healthz over the whole run: {statuses(health)}, {ms([a.done - a.sent for a in health])}; "
+          f"{sum(a.done - a.sent > 0.05 for a in health):,} over 50 ms")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (other work on the machine "
+          f"stretches the maxima)")
     deaths = [line for line in log.splitlines() if "WORKER TIMEOUT" in line or "was sent" in line]
     print(f"worker boots in gunicorn's log: {log.count('Booting worker')} (of {args.workers} started); "
           f"worker deaths: {len(deaths)}")
