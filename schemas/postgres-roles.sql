@@ -72,6 +72,31 @@ DROP TRIGGER IF EXISTS log_checkpoint_append_only ON log_checkpoint;
 CREATE TRIGGER log_checkpoint_append_only BEFORE UPDATE OR DELETE ON log_checkpoint
     FOR EACH ROW EXECUTE FUNCTION decision_log_refuse_change();
 
+-- the search index (service/log/search.py): derived from the log and rebuilt from it, so not
+-- append-only; the service inserts into it in the append's transaction and its backfill
+-- updates the one meta row
+CREATE TABLE IF NOT EXISTS decision_index (
+    seq BIGINT PRIMARY KEY,
+    decision_id TEXT NOT NULL,
+    case_id TEXT,
+    created_at TEXT NOT NULL,
+    granted TEXT NOT NULL,
+    totals TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decision_index_case ON decision_index (case_id, seq);
+CREATE INDEX IF NOT EXISTS decision_index_created ON decision_index (created_at, seq);
+CREATE TABLE IF NOT EXISTS decision_measures (
+    measure TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (measure, outcome, seq)
+);
+CREATE TABLE IF NOT EXISTS decision_index_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+-- records already logged wait for `python -m service.log.search backfill`
+INSERT INTO decision_index_meta (name, value)
+    SELECT 'unindexed_below', COALESCE(max(seq), 0) + 1 FROM decision_log
+    ON CONFLICT (name) DO NOTHING;
+
 DROP TRIGGER IF EXISTS decision_log_append_only ON decision_log;
 CREATE TRIGGER decision_log_append_only BEFORE UPDATE OR DELETE ON decision_log
     FOR EACH ROW EXECUTE FUNCTION decision_log_refuse_change();
@@ -94,6 +119,9 @@ CREATE TRIGGER decision_log_archived_no_truncate BEFORE TRUNCATE ON decision_log
 REVOKE ALL ON decision_log, decision_parts, decision_log_archived, merkle_node, log_checkpoint FROM PUBLIC;
 REVOKE ALL ON decision_log, decision_parts, decision_log_archived, merkle_node, log_checkpoint FROM rac_service;
 GRANT SELECT, INSERT ON decision_log, decision_parts, decision_log_archived, merkle_node, log_checkpoint TO rac_service;
+REVOKE ALL ON decision_index, decision_measures, decision_index_meta FROM PUBLIC;
+GRANT SELECT, INSERT ON decision_index, decision_measures TO rac_service;
+GRANT SELECT, INSERT, UPDATE ON decision_index_meta TO rac_service;
 DO $$ BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO rac_service', current_schema());
 END $$;
