@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import uuid
+from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -65,3 +68,19 @@ def stable(decision: dict) -> str:
 
 def half_up_fen(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+@contextmanager
+def postgres_schema(prefix: str):
+    """A throwaway schema on TEST_DATABASE_URL: the DATABASE_URL of a log in it, dropped after."""
+    import psycopg
+
+    url = os.environ["TEST_DATABASE_URL"]
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -22,7 +22,7 @@ from service.http.app import create_app
 from service.log import DEFAULT_PATH, GENESIS, DecisionLog, canonical, from_env, open_log, record_hash
 from service.paths import ROOT
 
-from tests.helpers import qz_case
+from tests.helpers import postgres_schema, qz_case
 
 PROBLEM = "application/problem+json"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -58,16 +58,9 @@ def target(request, tmp_path, monkeypatch):
         monkeypatch.setenv("RAC_DECISION_LOG", str(path))
         yield Target("sqlite", str(path))
         return
-    import psycopg
-
-    schema = f"rac_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    url = TEST_DATABASE_URL + ("&" if "?" in TEST_DATABASE_URL else "?") + f"options=-csearch_path%3D{schema}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    yield Target("postgresql", url)
-    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema("rac_test") as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield Target("postgresql", url)
 
 
 def hte_case(case_id="LOG-1", **options):

@@ -18,23 +18,19 @@ default's own defence.
 """
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 
 from werkzeug.exceptions import RequestTimeout
 
+from ..settings import seconds_from_env
+
 DEFAULT_BODY_TIMEOUT = 5.0  # seconds for the whole body: 1 MB at 200 KB/s
 
 
 def body_timeout_from_env(environ=None) -> float:
-    environ = os.environ if environ is None else environ
-    text = str(environ.get("RAC_BODY_TIMEOUT", "")).strip()
-    seconds = float(text) if text else DEFAULT_BODY_TIMEOUT
-    if not 0 < seconds <= 300:
-        raise ValueError(f"RAC_BODY_TIMEOUT must be in (0, 300] seconds, not {text}")
-    return seconds
+    return seconds_from_env("RAC_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT, 300, environ)
 
 
 class BodyTimeout(RequestTimeout):

@@ -17,6 +17,8 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
+from ..settings import seconds_from_env
+
 # pg_advisory_xact_lock key of the decision log's appends (any fixed bigint).
 ADVISORY_LOCK_KEY = 0x5241435F4C4F47  # "RAC_LOG"
 DEFAULT_LOCK_WAIT = 2.0  # seconds
@@ -68,12 +70,7 @@ class NoLog(LookupError):
 
 
 def lock_wait_from_env(environ=None) -> float:
-    environ = os.environ if environ is None else environ
-    text = str(environ.get("RAC_LOG_LOCK_WAIT", "")).strip()
-    wait = float(text) if text else DEFAULT_LOCK_WAIT
-    if not 0 < wait <= 60:
-        raise ValueError(f"RAC_LOG_LOCK_WAIT must be in (0, 60] seconds, not {text}")
-    return wait
+    return seconds_from_env("RAC_LOG_LOCK_WAIT", DEFAULT_LOCK_WAIT, 60, environ)
 
 
 class Backend:

@@ -12,13 +12,12 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 
 import pytest
 
 from service.http.app import create_app
 
-from tests.helpers import qz_case
+from tests.helpers import postgres_schema, qz_case
 from tests.hostile.ops_support import _print_ops_figures, figure, get, gunicorn, ms, post_json, timed  # noqa: F401
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -66,16 +65,9 @@ def log_target(request, tmp_path, monkeypatch):
         monkeypatch.setenv("RAC_DECISION_LOG", str(path))
         yield "sqlite", str(path)
         return
-    import psycopg
-
-    schema = f"rac_lock_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    url = TEST_DATABASE_URL + ("&" if "?" in TEST_DATABASE_URL else "?") + f"options=-csearch_path%3D{schema}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    yield "postgresql", url
-    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema("rac_lock") as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield "postgresql", url
 
 
 def test_a_held_log_lock_is_a_prompt_503_and_health_tells_the_truth(log_target, decider):
