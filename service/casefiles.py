@@ -90,7 +90,7 @@ def load_cases(path: Path) -> list[dict]:
     options every case of the file takes unless it states its own (a file of cases pinned to one
     revision of the law), and the documents whose outcomes and denials its expectations speak
     for (a Qinzhou HTZ enterprise is judged by gx-htz too, whose own files test that)."""
-    cases = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    cases = _read_yaml(path) or []
     if not isinstance(cases, list):
         raise ValueError(f"{path}: a case file is a list of cases")
     if cases and isinstance(cases[0], dict) and set(cases[0]) == {"defaults"}:
@@ -109,6 +109,27 @@ def load_cases(path: Path) -> list[dict]:
                 options.update(spec["case"].get("options") or {})
                 spec["case"] = dict(spec["case"], options=options)
     return cases
+
+
+def _read_yaml(path: Path):
+    """The file's YAML; a ValueError of one line naming the file if it cannot be read or parsed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise ValueError(f"{path}: {error.strerror or error}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
+
+
+def yaml_problem(error) -> str:
+    """One line of a YAML error (PyYAML's own message spans several, with the source quoted)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
 
 
 def _matches(expected: dict, actual: dict) -> bool:

@@ -20,17 +20,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from .inputs import InputError, read_text, rulesets_dir
+from .progress import Progress
+
 TOP = 10
 
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("diff", help="impact of a rule change over a corpus of cases")
-    parser.add_argument("--from", dest="from_", required=True, metavar="POLICY@VERSION")
-    parser.add_argument("--to", required=True, metavar="POLICY@VERSION")
+    parser.add_argument("--from", dest="from_", required=True, metavar="POLICY@VERSION",
+                        help="the version before the change, e.g. qz-htz@2021-12-30 (every case is pinned to it)")
+    parser.add_argument("--to", required=True, metavar="POLICY@VERSION", help="the version after the change")
     parser.add_argument("--cases", required=True, type=Path, help="JSON lines of requests, a YAML case file, or a directory of case files")
-    parser.add_argument("--rulesets", type=Path, default=None, help="ruleset directory of both sides (default: the service's)")
-    parser.add_argument("--from-rulesets", type=Path, default=None, help="ruleset directory of the --from side")
-    parser.add_argument("--to-rulesets", type=Path, default=None, help="ruleset directory of the --to side")
+    parser.add_argument("--rulesets", type=rulesets_dir, default=None, help="ruleset directory of both sides (default: the service's)")
+    parser.add_argument("--from-rulesets", type=rulesets_dir, default=None, help="ruleset directory of the --from side")
+    parser.add_argument("--to-rulesets", type=rulesets_dir, default=None, help="ruleset directory of the --to side")
     parser.add_argument("--top", type=int, default=TOP, help=f"how many most-changed cases to list (default {TOP})")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
@@ -68,7 +72,11 @@ def load_corpus(path: Path) -> list[tuple[str, object]]:
         return [(spec.get("name") or f"case {i + 1}", spec.get("case"))
                 for i, spec in enumerate(load_cases(path)) if "errors" not in spec]
     corpus = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = read_text(path)
+    except InputError as error:
+        raise DiffError(str(error)) from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -226,7 +234,7 @@ def _failure(status: int, body: dict) -> dict | None:
     return {"status": status, "title": body.get("title"), "detail": body.get("detail"), "errors": body.get("errors", [])}
 
 
-def compare(corpus, old: Side, new: Side, top: int = TOP) -> dict:
+def compare(corpus, old: Side, new: Side, top: int = TOP, progress: Progress | None = None) -> dict:
     from ..http.batch_routes import decide_payload
 
     kinds = ("gained", "lost", "amount_changed", "denial_changed")
@@ -235,6 +243,8 @@ def compare(corpus, old: Side, new: Side, top: int = TOP) -> dict:
     failed, changed_cases = [], []
     decided = 0
     for index, (label, payload) in enumerate(corpus):
+        if progress is not None:
+            progress.advance()
         if isinstance(payload, DiffError):
             failed.append({"index": index, "case": label, "error": str(payload)})
             continue
@@ -382,7 +392,8 @@ def run(args) -> int:
     except (DiffError, OSError, ValueError) as error:
         print(f"diff: {error}", file=sys.stderr)
         return 2
-    report = compare(corpus, old, new, args.top)
+    with Progress("diff", len(corpus)) as progress:
+        report = compare(corpus, old, new, args.top, progress)
     if args.json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     else:
