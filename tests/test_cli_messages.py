@@ -332,3 +332,19 @@ def test_verify_shows_progress_on_a_terminal_only(tmp_path, decider, validator):
     assert "\rverify [" in tty.getvalue() and "3/3 100%" in tty.getvalue()
     assert verify(decision_log, decider, validator, out=out, progress_stream=quiet) == 0
     assert quiet.getvalue() == ""
+
+
+def test_verify_names_a_checkpoint_it_cannot_read(capsys, tmp_path):
+    missing = tmp_path / "held.checkpoint"
+    assert main(["verify", "--checkpoint", str(missing), "--public-key", str(tmp_path / "k"),
+                 "--database", str(tmp_path / "log.sqlite3")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(missing) in err
+
+
+def test_archive_verify_of_a_file_that_is_not_json_is_a_problem_line(capsys, tmp_path):
+    bad = tmp_path / "archive.jsonl"
+    bad.write_text("{not json\n", encoding="utf-8")
+    assert main(["archive", "--verify", str(bad), "--database", str(tmp_path / "log.sqlite3")]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}: line 1 is not JSON" in out and "Traceback" not in out

@@ -67,7 +67,7 @@ def _auditor_from_args(args):
             note.rpartition("\n\n")[0] + "\n").origin
         verifier = load_verifier(Path(key_path).read_bytes(), name)
         held = parse_checkpoint(open_note(note, verifier))
-    except (OSError, NoteError) as error:
+    except (OSError, ValueError, NoteError) as error:  # ValueError: a file that is not UTF-8 text
         print(f"{args.checkpoint}: {error}", file=sys.stderr)
         return None
     return Auditor(held, verifier, args.allow_unsigned_tail)
