@@ -37,17 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m service",
                                      description="Rules-as-code decisions on the Guangxi zone policies.")
     parser.add_argument("--version", action=VersionAction, help="print the service version and the engine build")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="one of these; python -m service COMMAND --help gives its arguments")
     p_validate = sub.add_parser("validate", help="check every ruleset file; print file:path: reason lines")
-    p_validate.add_argument("--rulesets", type=rulesets_dir, default=None, help=RULESETS_HELP)
+    p_validate.add_argument("--rulesets", type=rulesets_dir, metavar="DIR", default=None, help=RULESETS_HELP)
     p_test = sub.add_parser("test", help="run YAML case files")
     p_test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="YAML case files (the format of tests/cases)")
-    p_test.add_argument("--rulesets", type=rulesets_dir, default=None, help=RULESETS_HELP)
+    p_test.add_argument("--rulesets", type=rulesets_dir, metavar="DIR", default=None, help=RULESETS_HELP)
     p_decide = sub.add_parser("decide", help="decide one case (JSON file, or - for stdin)")
     p_decide.add_argument("file", metavar="FILE", help="the request body as JSON, or - for stdin")
-    p_decide.add_argument("--rulesets", type=rulesets_dir, default=None, help=RULESETS_HELP)
+    p_decide.add_argument("--rulesets", type=rulesets_dir, metavar="DIR", default=None, help=RULESETS_HELP)
     p_coverage = sub.add_parser("coverage", help="print the coverage table of every article (Markdown)")
-    p_coverage.add_argument("--rulesets", type=rulesets_dir, default=None, help=RULESETS_HELP)
+    p_coverage.add_argument("--rulesets", type=rulesets_dir, metavar="DIR", default=None, help=RULESETS_HELP)
     from . import apikey, batch, checkpoint, diff, openapi
 
     for module in (diff, batch, openapi, apikey, checkpoint):

@@ -16,7 +16,7 @@ from .progress import Progress
 def add_parser(sub) -> None:
     parser = sub.add_parser("batch", help="decide JSON lines of requests; one decision or problem per line on stdout")
     parser.add_argument("file", help="JSON lines (one request per line), or - for stdin")
-    parser.add_argument("--rulesets", type=rulesets_dir, default=None, help="ruleset directory (default: the service's)")
+    parser.add_argument("--rulesets", type=rulesets_dir, metavar="DIR", default=None, help="ruleset directory (default: the service's)")
     parser.set_defaults(run=run)
 
 

@@ -18,7 +18,7 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", metavar="URL|PATH", default=None,
                         help="postgresql://… or a SQLite file (default: DATABASE_URL, else RAC_DECISION_LOG, "
                              "else data/decisions.sqlite3)")
-    parser.add_argument("--rulesets", type=rulesets_dir, default=None, help="ruleset directory to replay with")
+    parser.add_argument("--rulesets", type=rulesets_dir, metavar="DIR", default=None, help="ruleset directory to replay with")
 
 
 def open_from_args(args):
