@@ -90,7 +90,7 @@ def load_cases(path: Path) -> list[dict]:
     options every case of the file takes unless it states its own (a file of cases pinned to one
     revision of the law), and the documents whose outcomes and denials its expectations speak
     for (a Qinzhou HTZ enterprise is judged by gx-htz too, whose own files test that)."""
-    cases = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    cases = _read_yaml(path) or []
     if not isinstance(cases, list):
         raise ValueError(f"{path}: a case file is a list of cases")
     if cases and isinstance(cases[0], dict) and set(cases[0]) == {"defaults"}:
@@ -109,6 +109,27 @@ def load_cases(path: Path) -> list[dict]:
                 options.update(spec["case"].get("options") or {})
                 spec["case"] = dict(spec["case"], options=options)
     return cases
+
+
+def _read_yaml(path: Path):
+    """The file's YAML; a ValueError of one line naming the file if it cannot be read or parsed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise ValueError(f"{path}: {error.strerror or error}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
+
+
+def yaml_problem(error) -> str:
+    """One line of a YAML error (PyYAML's own message spans several, with the source quoted)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
 
 
 def _matches(expected: dict, actual: dict) -> bool:
@@ -189,7 +210,8 @@ def check(decision: dict, expect: dict) -> list[str]:
         pairing = _pair(expected, actual)
         for i, item in enumerate(expected):
             if i not in pairing:
-                failures.append(f"{section}: no match for {item}; got {[_brief(a) for a in actual]}")
+                failures.append(f"{section}: no match for {item}; got {[_brief(a) for a in actual]}"
+                                + "".join(f"\n    {line}" for line in _explained(section, item, decision)))
         if exact is False:
             continue
         used = set(pairing.values())
@@ -203,6 +225,41 @@ def check(decision: dict, expect: dict) -> list[str]:
         if key in expect and decision.get(key) != expect[key]:
             failures.append(f"{key}: expected {expect[key]}, got {decision.get(key)}")
     return failures
+
+
+def _explained(section: str, item: dict, decision: dict) -> list[str]:
+    """What the decision said instead about the expected item's measure: for a missing outcome
+    its denials and inapplicable entry (why it was not granted), for a missing denial or entry
+    its outcomes and other denials. On the item's event if the decision says anything of the
+    measure there, else everything it says of the measure."""
+    measure, event = item.get("measure"), item.get("event")
+    if not measure:
+        return []
+    said = []
+    if section != "outcomes":
+        said += [("outcome", o) for o in decision.get("outcomes", []) if o.get("measure") == measure]
+    said += [("denial", d) for d in decision.get("denials", []) if d.get("measure") == measure]
+    said += [("inapplicable", e) for e in decision.get("inapplicable", []) if e.get("measure") == measure]
+    on_event = [(kind, x) for kind, x in said if event is None or x.get("event") == event or event in (x.get("events") or ())]
+    shown = on_event or said
+    if not shown:
+        return [f"the decision says nothing of {measure}" + (f" on {event}" if event else "")]
+    head = "instead" if on_event else f"nothing of {measure} on {event}; of {measure} elsewhere"
+    return [f"{head}: {_said(kind, x)}" for kind, x in shown]
+
+
+def _said(kind: str, x: dict) -> str:
+    """One line an author can act on: the reason and what it turned on, then the sentence."""
+    where = f" on {x['event']}" if "event" in x else f" on {', '.join(x.get('events') or [])}"
+    if kind == "outcome":
+        amount = x.get("amount") or (f"up to {x['amount_max']}" if "amount_max" in x else x.get("kind", ""))
+        cap = f", cap {x['cap']['id']}" if isinstance(x.get("cap"), dict) else ""
+        return f"outcome {x['measure']}{where}: {amount} {x.get('currency', '')}{cap}".rstrip()
+    reason = x.get("reason") or "inapplicable"
+    parts = [f"{k} {x[k]}" for k in ("condition", "field") if x.get(k)]
+    turned_on = f" ({', '.join(parts)})" if parts else ""
+    detail = f": {x['detail']}" if x.get("detail") else ""
+    return f"{kind} {x['measure']}{where}: {reason}{turned_on}{detail}"
 
 
 def _brief(item: dict) -> dict:

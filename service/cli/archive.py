@@ -114,10 +114,18 @@ def verify_archive(path: Path, decision_log=None) -> list[str]:
     lines = path.read_bytes().splitlines()
     if not lines:
         return [f"{path}: empty"]
-    header = orjson.loads(lines[0])
+    try:
+        header = orjson.loads(lines[0])
+    except orjson.JSONDecodeError:
+        return [f"{path}: line 1 is not JSON: not a decision log archive"]
     if not isinstance(header, dict) or header.get(HEADER) != 1:
         return [f"{path}: not a decision log archive"]
-    records = [record_from_dict(orjson.loads(line)) for line in lines[1:]]
+    records = []
+    for number, line in enumerate(lines[1:], start=2):
+        try:
+            records.append(record_from_dict(orjson.loads(line)))
+        except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+            return [f"{path}: line {number} is not an archived record ({type(error).__name__}: {error})"]
     problems = []
     for _, found in check_chain(records, (header["from_seq"] - 1, header["prev_hash"])):
         problems += found

@@ -8,26 +8,29 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
+
+from .inputs import read_text, rulesets_dir
+from .progress import Progress
 
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("batch", help="decide JSON lines of requests; one decision or problem per line on stdout")
     parser.add_argument("file", help="JSON lines (one request per line), or - for stdin")
-    parser.add_argument("--rulesets", type=Path, default=None, help="ruleset directory (default: the service's)")
+    parser.add_argument("--rulesets", type=rulesets_dir, metavar="DIR", default=None, help="ruleset directory (default: the service's)")
     parser.set_defaults(run=run)
 
 
 def read_lines(file: str):
     """(line number, parsed request or None, parse error or None) for each non-blank line."""
-    text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in numbered_lines(read_text(file)):
         try:
             yield number, json.loads(line), None
         except ValueError as error:
             yield number, None, str(error)
+
+
+def numbered_lines(text: str) -> list[tuple[int, str]]:
+    return [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
 def run(args) -> int:
@@ -36,17 +39,13 @@ def run(args) -> int:
     from ..rulebook.registry import Registry
     from ..validate.request import CaseValidator
 
-    from ..rulebook.loader import RulesetError
-
-    try:
-        decider = Decider(Registry.load(args.rulesets) if args.rulesets else None)
-    except RulesetError as error:
-        print(error, file=sys.stderr)
-        return 2
+    lines = list(read_lines(args.file))  # the file read (or refused) before the rules are compiled
+    decider = Decider(Registry.load(args.rulesets) if args.rulesets else None)
     validator = CaseValidator(decider.vocab, decider.registry)
     failed = 0
     out = sys.stdout
-    for number, payload, error in read_lines(args.file):
+    progress = Progress("batch", len(lines))
+    for number, payload, error in lines:
         if error is not None:
             status, body = 400, problem_body(400, "Malformed JSON", f"line {number} is not valid JSON: {error}",
                                              kind="malformed-json")
@@ -54,5 +53,7 @@ def run(args) -> int:
             status, body = decide_payload(decider, validator, payload)
         failed += status != 200
         out.write(json.dumps(body, ensure_ascii=False) + "\n")
+        progress.advance()
+    progress.close()
     out.flush()
     return 1 if failed else 0

@@ -17,10 +17,11 @@ def add_parser(sub) -> None:
     from .replay import add_log_arguments
 
     add_log_arguments(parser)
-    parser.add_argument("--generate-key", type=Path, metavar="FILE", default=None)
+    parser.add_argument("--generate-key", type=Path, metavar="FILE", default=None,
+                        help="write a new Ed25519 signing key to FILE (must not exist) and print its verifier key")
     parser.add_argument("--name", default=None, help="the generated key's name (default: RAC_CHECKPOINT_ORIGIN)")
-    parser.add_argument("--public-key", action="store_true")
-    parser.add_argument("--issue", action="store_true")
+    parser.add_argument("--public-key", action="store_true", help="print the verifier key of RAC_CHECKPOINT_KEY")
+    parser.add_argument("--issue", action="store_true", help="sign a checkpoint of the whole log now and print it")
     parser.set_defaults(run=run)
 
 

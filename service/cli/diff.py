@@ -20,17 +20,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from .inputs import InputError, read_text, rulesets_dir
+from .progress import Progress
+
 TOP = 10
 
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("diff", help="impact of a rule change over a corpus of cases")
-    parser.add_argument("--from", dest="from_", required=True, metavar="POLICY@VERSION")
-    parser.add_argument("--to", required=True, metavar="POLICY@VERSION")
-    parser.add_argument("--cases", required=True, type=Path, help="JSON lines of requests, a YAML case file, or a directory of case files")
-    parser.add_argument("--rulesets", type=Path, default=None, help="ruleset directory of both sides (default: the service's)")
-    parser.add_argument("--from-rulesets", type=Path, default=None, help="ruleset directory of the --from side")
-    parser.add_argument("--to-rulesets", type=Path, default=None, help="ruleset directory of the --to side")
+    parser.add_argument("--from", dest="from_", required=True, metavar="POLICY@VERSION",
+                        help="the version before the change, e.g. qz-htz@2021-12-30 (every case is pinned to it)")
+    parser.add_argument("--to", required=True, metavar="POLICY@VERSION", help="the version after the change")
+    parser.add_argument("--cases", required=True, type=Path, metavar="FILE|DIR", help="JSON lines of requests, a YAML case file, or a directory of case files")
+    parser.add_argument("--rulesets", type=rulesets_dir, metavar="DIR", default=None, help="ruleset directory of both sides (default: the service's)")
+    parser.add_argument("--from-rulesets", type=rulesets_dir, metavar="DIR", default=None, help="ruleset directory of the --from side")
+    parser.add_argument("--to-rulesets", type=rulesets_dir, metavar="DIR", default=None, help="ruleset directory of the --to side")
     parser.add_argument("--top", type=int, default=TOP, help=f"how many most-changed cases to list (default {TOP})")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
@@ -68,7 +72,11 @@ def load_corpus(path: Path) -> list[tuple[str, object]]:
         return [(spec.get("name") or f"case {i + 1}", spec.get("case"))
                 for i, spec in enumerate(load_cases(path)) if "errors" not in spec]
     corpus = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = read_text(path)
+    except InputError as error:
+        raise DiffError(str(error)) from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -93,6 +101,85 @@ def pinned(payload, policy: str, version: str):
         return payload
     options["pin"] = dict(pin or {}, **{policy: version})
     return dict(payload, options=options)
+
+
+def explaining(payload):
+    """The request with ``options.explain`` on: its derivation names the cap or the stacking
+    group behind a denial, which the denial itself gives only in its sentence."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("options"), dict):
+        return payload
+    return dict(payload, options=dict(payload["options"], explain=True))
+
+
+def _facts(decision: dict) -> dict:
+    """(measure, event) -> {"granted": [...], "denied": [...]}: what turned each answer, for ``why``."""
+    facts: dict = defaultdict(lambda: {"granted": [], "denied": []})
+    derived = (decision.get("derivation") or {}).get("denials") or []
+    for o in decision["outcomes"]:
+        grant = {k: o[k] for k in ("amount", "amount_max", "currency") if k in o}
+        if isinstance(o.get("cap"), dict):
+            grant["cap"] = o["cap"]["id"]
+        facts[(o["measure"], o["event"])]["granted"].append(grant)
+    for index, d in enumerate(decision["denials"]):
+        denial = {"reason": d["reason"], **{k: d[k] for k in ("condition", "field") if d.get(k)}}
+        derivation = derived[index] if index < len(derived) else {}
+        if derivation.get("ledger"):
+            denial["cap"] = derivation["ledger"]["cap"]
+        if derivation.get("stacking"):
+            stacking = derivation["stacking"]
+            denial["group"] = stacking["group"]
+            rival = stacking.get("rival") or {}
+            if rival.get("measure"):
+                denial["beaten_by"] = rival["measure"] + (f" on {rival['event']}" if rival.get("event") else "")
+        facts[(d["measure"], d["event"])]["denied"].append(denial)
+    for entry in decision.get("inapplicable", ()):
+        for event in entry["events"]:
+            facts[(entry["measure"], event)]["denied"].append({"reason": "inapplicable", "condition": entry["condition"]})
+    return facts
+
+
+def _grant_text(grant: dict) -> str:
+    currency = grant.get("currency", "")
+    if "amount" in grant:
+        text = f"{currency} {Decimal(grant['amount']):,.2f}"
+    elif "amount_max" in grant:
+        text = f"up to {currency} {Decimal(grant['amount_max']):,.2f}"
+    else:
+        text = "granted"
+    return text + (f" (cap {grant['cap']})" if grant.get("cap") else "")
+
+
+def _denial_text(denial: dict) -> str:
+    parts = [f"{key} {denial[key]}" for key in ("condition", "field", "cap", "group") if denial.get(key)]
+    if denial.get("beaten_by"):
+        parts.append(f"beaten by {denial['beaten_by']}")
+    return denial["reason"] + (f" ({', '.join(parts)})" if parts else "")
+
+
+def state_text(state: dict | None) -> str:
+    if not state or not (state["granted"] or state["denied"]):
+        return "nothing (not judged)"
+    granted = ", ".join(_grant_text(g) for g in state["granted"])
+    denied = "; ".join(_denial_text(d) for d in state["denied"])
+    if granted and denied:
+        return f"granted {granted}; denied {denied}"
+    return f"granted {granted}" if granted else denied
+
+
+def why(keys: list, d1: dict, d2: dict) -> list[dict]:
+    """Per changed (measure, event): the change, each side's state and the line that says it."""
+    before, after = _facts(d1), _facts(d2)
+    out = []
+    for (measure, event), kind in keys:
+        b, a = before.get((measure, event)), after.get((measure, event))
+        if kind == "amount_changed" and len(b["granted"]) == len(a["granted"]) == 1 and not b["denied"] and not a["denied"]:
+            text = f"amount {_grant_text(b['granted'][0])} → {_grant_text(a['granted'][0])}"
+        else:
+            text = f"{state_text(b)} → {state_text(a)}"
+        out.append({"measure": measure, "event": event, "change": kind,
+                    "before": b or {"granted": [], "denied": []}, "after": a or {"granted": [], "denied": []},
+                    "text": f"{measure} on {event}: {text}"})
+    return out
 
 
 def _states(decision: dict) -> dict:
@@ -147,7 +234,7 @@ def _failure(status: int, body: dict) -> dict | None:
     return {"status": status, "title": body.get("title"), "detail": body.get("detail"), "errors": body.get("errors", [])}
 
 
-def compare(corpus, old: Side, new: Side, top: int = TOP) -> dict:
+def compare(corpus, old: Side, new: Side, top: int = TOP, progress: Progress | None = None) -> dict:
     from ..http.batch_routes import decide_payload
 
     kinds = ("gained", "lost", "amount_changed", "denial_changed")
@@ -156,6 +243,8 @@ def compare(corpus, old: Side, new: Side, top: int = TOP) -> dict:
     failed, changed_cases = [], []
     decided = 0
     for index, (label, payload) in enumerate(corpus):
+        if progress is not None:
+            progress.advance()
         if isinstance(payload, DiffError):
             failed.append({"index": index, "case": label, "error": str(payload)})
             continue
@@ -170,12 +259,13 @@ def compare(corpus, old: Side, new: Side, top: int = TOP) -> dict:
             for key, value in sums.items():
                 money[side][key] += value
         st1, st2 = _states(d1), _states(d2)
-        touched = set()
+        touched, changed_keys = set(), []
         for key in sorted(set(st1) | set(st2)):
             kind = _change(st1.get(key), st2.get(key))
             if kind:
                 measures[key[0]][kind] += 1
                 touched.add(key[0])
+                changed_keys.append((key, kind))
         for measure in touched:
             measures[measure]["changed_cases"] += 1
         if touched:
@@ -185,7 +275,7 @@ def compare(corpus, old: Side, new: Side, top: int = TOP) -> dict:
                     by_currency[side][currency] += value
             delta = sum((abs(by_currency["after"][c] - by_currency["before"][c])
                          for c in set(by_currency["before"]) | set(by_currency["after"])), Decimal(0))
-            changed_cases.append((delta, index, label, by_currency, sorted(touched)))
+            changed_cases.append((delta, index, label, by_currency, sorted(touched), (payload, changed_keys)))
     for measure, _ in list(money["before"]) + list(money["after"]):
         measures[measure]  # every measure that paid on either side is listed
     report_measures = []
@@ -198,6 +288,8 @@ def compare(corpus, old: Side, new: Side, top: int = TOP) -> dict:
         for (_, currency), value in sums.items():
             totals[side][currency] += value
     changed_cases.sort(key=lambda item: (-item[0], item[1]))
+    listed = changed_cases[:max(top, 0)]
+    reasons = [_why_of_case(payload, keys, old, new) for *_, (payload, keys) in listed]
     return {
         "from": {"policy": old.policy, "version": old.version, "rulesets": str(old.rulesets)},
         "to": {"policy": new.policy, "version": new.version, "rulesets": str(new.rulesets)},
@@ -209,9 +301,19 @@ def compare(corpus, old: Side, new: Side, top: int = TOP) -> dict:
         "measures": report_measures,
         "money": _before_after(totals["before"], totals["after"]),
         "top": [{"index": index, "case": label, "money": _before_after(bc["before"], bc["after"]),
-                 "abs_change": _fmt(delta), "measures": touched}
-                for delta, index, label, bc, touched in changed_cases[:max(top, 0)]],
+                 "abs_change": _fmt(delta), "measures": touched, "why": reasons_of_case}
+                for (delta, index, label, bc, touched, _), reasons_of_case in zip(listed, reasons)],
     }
+
+
+def _why_of_case(payload, keys: list, old: Side, new: Side) -> list[dict]:
+    """The listed case decided again on both sides with explain on (only the listed ones: a
+    derivation costs), for the cap and stacking group behind each changed denial."""
+    from ..http.batch_routes import decide_payload
+
+    _, d1 = decide_payload(old.decider, old.validator, explaining(pinned(payload, old.policy, old.version)))
+    _, d2 = decide_payload(new.decider, new.validator, explaining(pinned(payload, new.policy, new.version)))
+    return why(keys, d1, d2)
 
 
 def _side(ref: str, directory: Path | None, cache: dict) -> Side:
@@ -261,6 +363,10 @@ def format_table(report: dict) -> str:
             rows.append((str(c["index"]), c["case"], _money_text(c["money"], "before"), _money_text(c["money"], "after"),
                          _money_text(c["money"], "change"), ", ".join(c["measures"])))
         lines += _columns(rows, right=(0, 2, 3, 4))
+        lines += ["", "why they change:"]
+        for c in report["top"]:
+            lines.append(f"  {c['index']} {c['case']}:")
+            lines += [f"    {reason['text']}" for reason in c["why"]]
     if report["failed"]:
         lines += ["", "cases not decided on both sides:"]
         for item in report["failed"]:
@@ -286,7 +392,8 @@ def run(args) -> int:
     except (DiffError, OSError, ValueError) as error:
         print(f"diff: {error}", file=sys.stderr)
         return 2
-    report = compare(corpus, old, new, args.top)
+    with Progress("diff", len(corpus)) as progress:
+        report = compare(corpus, old, new, args.top, progress)
     if args.json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     else:

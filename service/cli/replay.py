@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+
+from .inputs import rulesets_dir
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("decision_id")
+    parser.add_argument("decision_id", metavar="DECISION_ID", help="the decision_id the service answered")
     add_log_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -17,7 +18,7 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", metavar="URL|PATH", default=None,
                         help="postgresql://… or a SQLite file (default: DATABASE_URL, else RAC_DECISION_LOG, "
                              "else data/decisions.sqlite3)")
-    parser.add_argument("--rulesets", type=Path, default=None, help="ruleset directory to replay with")
+    parser.add_argument("--rulesets", type=rulesets_dir, metavar="DIR", default=None, help="ruleset directory to replay with")
 
 
 def open_from_args(args):

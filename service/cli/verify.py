@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TextIO
 
+from .progress import Progress
 from .replay import add_log_arguments, decider_from_args, open_or_explain
 
 
@@ -66,7 +67,7 @@ def _auditor_from_args(args):
             note.rpartition("\n\n")[0] + "\n").origin
         verifier = load_verifier(Path(key_path).read_bytes(), name)
         held = parse_checkpoint(open_note(note, verifier))
-    except (OSError, NoteError) as error:
+    except (OSError, ValueError, NoteError) as error:  # ValueError: a file that is not UTF-8 text
         print(f"{args.checkpoint}: {error}", file=sys.stderr)
         return None
     return Auditor(held, verifier, args.allow_unsigned_tail)
@@ -146,7 +147,8 @@ class Auditor:
         return self.problems
 
 
-def verify(decision_log, decider=None, validator=None, out: TextIO | None = None, checkpoint: Auditor | None = None) -> int:
+def verify(decision_log, decider=None, validator=None, out: TextIO | None = None, checkpoint: Auditor | None = None,
+           progress_stream: TextIO | None = None) -> int:
     """Walk the log in seq order; without a decider, check the chain only; with an
     ``Auditor``, against a held checkpoint too. Returns 0 or 1."""
     from ..log import GENESIS, check_chain
@@ -159,12 +161,15 @@ def verify(decision_log, decider=None, validator=None, out: TextIO | None = None
         checkpoint.load_stored(decision_log)
         for seq, _, _, leaf, _ in decision_log.archived():  # pruned records: their leaves are kept
             checkpoint.add(SimpleNamespace(seq=seq, hash=leaf))
+    progress = Progress("verify", max(decision_log.head()[0] - head[0], 0), stream=progress_stream)
     for record, chain_problems in check_chain(decision_log.records(), decision_log.archived_head()):
         count += 1
+        progress.advance()
         head = (record.seq, record.hash)
         if checkpoint is not None:
             checkpoint.add(record)
         for line in chain_problems:
+            progress.close()  # the bar cleared first: a problem line is never glued to it on a terminal
             print(line, file=out)
         problems += len(chain_problems)
         if decider is None:
@@ -172,12 +177,15 @@ def verify(decision_log, decider=None, validator=None, out: TextIO | None = None
         try:
             report = replay_record(decider, validator, record)
         except Exception as error:  # a corrupt record must not stop the walk
+            progress.close()
             print(f"seq {record.seq}: replay failed: {type(error).__name__}: {error}", file=out)
             problems += 1
             continue
         for difference in report.get("differences", []):
+            progress.close()
             print(f"seq {record.seq}: replay differs at {difference['path'] or '/'}", file=out)
             problems += 1
+    progress.close()
     what = "chain checked" if decider is None else "chain checked and replayed"
     if checkpoint is not None:
         for line in checkpoint.finish():
