@@ -146,17 +146,8 @@ class TreeStore:
             conn = self.log._connection()
             cursor = conn.cursor()
             self._ensure_tables(cursor)
-            backend.begin_exclusive(cursor)
-            try:
-                result = work(cursor)
-                cursor.execute("COMMIT")
-                return result
-            except BaseException:
-                try:
-                    cursor.execute("ROLLBACK")
-                except Exception:
-                    pass
-                raise
+            with backend.exclusive(cursor):
+                return work(cursor)
         except (LogError, NoteError, LookupError):
             raise
         except Exception as error:
@@ -167,14 +158,9 @@ class TreeStore:
         if self._tables_pid == os.getpid():
             return
         if not self._has_tables(cursor):
-            self.log.backend.begin_exclusive(cursor)
-            try:
+            with self.log.backend.exclusive(cursor):
                 for ddl in _DDL[self.log.backend.name]:
                     cursor.execute(ddl)
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
         self._tables_pid = os.getpid()
 
     def extend(self) -> int:

@@ -12,6 +12,7 @@ runs no DDL and writes nothing, so lookups and ``verify`` need only read access.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 import os
 import sqlite3
 from pathlib import Path
@@ -87,6 +88,21 @@ class Backend:
         """Open a transaction that holds the log's append lock until COMMIT/ROLLBACK,
         waiting at most ``lock_wait`` for it."""
         raise NotImplementedError  # pragma: no cover
+
+    @contextmanager
+    def exclusive(self, cursor):
+        """The body runs holding the append lock; committed when it returns, rolled back when it
+        raises (a failed rollback, on a connection already broken, does not hide the cause)."""
+        self.begin_exclusive(cursor)
+        try:
+            yield cursor
+        except BaseException:
+            try:
+                cursor.execute("ROLLBACK")
+            except Exception:
+                pass
+            raise
+        cursor.execute("COMMIT")
 
     def has_schema(self, cursor, table: str = "decision_log") -> bool:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
+import os
 import sys
+import weakref
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 
@@ -68,31 +69,23 @@ class SearchError(ValueError):
 
 # -- writing (inside the append transaction) --
 
-def _is_sqlite(cursor) -> bool:
-    return isinstance(cursor, sqlite3.Cursor)
+# the backends that hold the side tables, per process: the per-append check is then a dict
+# lookup, not a catalogue query (a fork's child asks again: its connection is its own)
+_INDEXED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _sql(cursor, text: str) -> str:
-    return text if _is_sqlite(cursor) else text.replace("?", "%s")
-
-
-def _has_index(cursor) -> bool:
-    if _is_sqlite(cursor):
-        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decision_index'")
-        return cursor.fetchone() is not None
-    cursor.execute("SELECT to_regclass('decision_index') IS NOT NULL")
-    return bool(cursor.fetchone()[0])
-
-
-def ensure_index(cursor, first_indexed: int) -> None:
+def ensure_index(backend, cursor, first_indexed: int) -> None:
     """Create the side tables where missing (inside the caller's transaction, which holds
     the append lock); records below ``first_indexed`` are then marked as waiting for a backfill."""
-    if _has_index(cursor):
+    if _INDEXED.get(backend) == os.getpid():
+        return
+    if backend.has_schema(cursor, "decision_index"):
+        _INDEXED[backend] = os.getpid()  # only once committed tables are seen: a rolled-back CREATE is gone
         return
     for statement in DDL:
         cursor.execute(statement)
-    cursor.execute(_sql(cursor, "INSERT INTO decision_index_meta (name, value) VALUES ('unindexed_below', ?) "
-                                "ON CONFLICT (name) DO NOTHING"), (first_indexed,))
+    cursor.execute(backend.sql("INSERT INTO decision_index_meta (name, value) VALUES ('unindexed_below', ?) "
+                               "ON CONFLICT (name) DO NOTHING"), (first_indexed,))
 
 
 def index_entries(decision: dict) -> tuple[list[str], dict, list[tuple[str, str]]]:
@@ -104,7 +97,7 @@ def index_entries(decision: dict) -> tuple[list[str], dict, list[tuple[str, str]
     return granted, decision.get("totals") or {}, sorted(pairs)
 
 
-def index_record(cursor, record, decision: dict, created_at: str | None = None) -> None:
+def index_record(backend, cursor, record, decision: dict, created_at: str | None = None) -> None:
     """Index one appended record, in the append's transaction (so the index never holds a
     decision the log does not). ``record``: the LogRecord, or its seq (then ``created_at``
     is given or read back from the row just inserted)."""
@@ -112,36 +105,26 @@ def index_record(cursor, record, decision: dict, created_at: str | None = None) 
     if not isinstance(record, int):
         created_at = record.created_at
     elif created_at is None:
-        cursor.execute(_sql(cursor, "SELECT created_at FROM decision_log WHERE seq = ?"), (seq,))
+        cursor.execute(backend.sql("SELECT created_at FROM decision_log WHERE seq = ?"), (seq,))
         created_at = cursor.fetchone()[0]
-    ensure_index(cursor, seq)
+    ensure_index(backend, cursor, seq)
     granted, totals, pairs = index_entries(decision)
     case_id = decision.get("case_id")
-    cursor.execute(_sql(cursor, "INSERT INTO decision_index (seq, decision_id, case_id, created_at, granted, totals) "
+    cursor.execute(backend.sql("INSERT INTO decision_index (seq, decision_id, case_id, created_at, granted, totals) "
                                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING"),
                    (seq, decision["decision_id"], None if case_id is None else str(case_id), created_at,
                     json.dumps(granted, ensure_ascii=False), json.dumps(totals, ensure_ascii=False, sort_keys=True)))
     for measure, outcome in pairs:
-        cursor.execute(_sql(cursor, "INSERT INTO decision_measures (measure, outcome, seq) VALUES (?, ?, ?) "
+        cursor.execute(backend.sql("INSERT INTO decision_measures (measure, outcome, seq) VALUES (?, ?, ?) "
                                     "ON CONFLICT DO NOTHING"), (measure, outcome, seq))
 
 
 # -- backfill --
 
-def _inflated_rows(cursor, backend, rows):
-    """(seq, created_at, decision) of stored rows, each decision as answered: the log stores
-    what its parts table holds once (service/log/compact.py), read here through the same cursor."""
-    from . import compact
-
-    stored = [(int(seq), created_at, orjson.loads(text)) for seq, created_at, text in rows]
-    wanted = set().union(*(compact.references(d) for _, _, d in stored)) if stored else set()
-    parts = {}
-    if wanted:
-        ids = sorted(wanted)
-        cursor.execute(backend.sql(f"SELECT id, body FROM decision_parts WHERE id IN ({', '.join('?' * len(ids))})"),
-                       tuple(ids))
-        parts = dict(cursor.fetchall())
-    return [(seq, created_at, compact.inflate(d, parts) if compact.references(d) else d) for seq, created_at, d in stored]
+def _as_answered(decision_log, rows):
+    """(seq, created_at, decision) of stored rows, each decision as answered: re-inflated from the
+    log's parts (service/log/compact.py) as every read of the log does (``DecisionLog.inflated``)."""
+    return [(int(seq), created_at, orjson.loads(decision_log.inflated(text))) for seq, created_at, text in rows]
 
 
 def backfill(decision_log, batch: int = BACKFILL_BATCH, progress=None) -> int:
@@ -153,23 +136,18 @@ def backfill(decision_log, batch: int = BACKFILL_BATCH, progress=None) -> int:
     backend = decision_log.backend
     done, after = 0, 0
     while True:
-        backend.begin_exclusive(cursor)
-        try:
+        with backend.exclusive(cursor):
             head = cursor.execute("SELECT max(seq) FROM decision_log").fetchone()[0] or 0
-            ensure_index(cursor, head + 1)
+            ensure_index(backend, cursor, head + 1)
             cursor.execute(backend.sql(
                 "SELECT l.seq, l.created_at, l.decision FROM decision_log l WHERE l.seq > ? "
                 "AND NOT EXISTS (SELECT 1 FROM decision_index i WHERE i.seq = l.seq) ORDER BY l.seq LIMIT ?"),
                 (after, batch))
             rows = cursor.fetchall()
-            for seq, created_at, decision in _inflated_rows(cursor, backend, rows):
-                index_record(cursor, seq, decision, created_at=created_at)
+            for seq, created_at, decision in _as_answered(decision_log, rows):
+                index_record(backend, cursor, seq, decision, created_at=created_at)
             if len(rows) < batch:
                 cursor.execute("UPDATE decision_index_meta SET value = 1 WHERE name = 'unindexed_below'")
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
         done += len(rows)
         if progress is not None:
             progress(done)

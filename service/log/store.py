@@ -99,18 +99,13 @@ class DecisionLog:
             return
         cursor = conn.cursor()
         if not self.backend.is_current(cursor):
-            self.backend.begin_exclusive(cursor)
-            try:
+            with self.backend.exclusive(cursor):
                 for statement in SCHEMAS:
                     cursor.execute(statement)
                 present = self.backend.columns(cursor)
                 for name, kind in ADDED_COLUMNS.items():  # a log of format 1 records gains format 2's columns
                     if name not in present:
                         cursor.execute(f"ALTER TABLE decision_log ADD COLUMN {name} {kind}")
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
         self._schema_pid = os.getpid()
 
     def check_masking(self, vocab, registry) -> None:
@@ -167,8 +162,7 @@ class DecisionLog:
         try:
             conn = self._connection()
             cursor = conn.cursor()
-            self.backend.begin_exclusive(cursor)
-            try:
+            with self.backend.exclusive(cursor):
                 seq, prev_hash = self._last(cursor)
                 seq += 1
                 record = LogRecord(seq, decision["decision_id"], _now(), input_text, decision_text, prev_hash,
@@ -180,15 +174,8 @@ class DecisionLog:
                     cursor.execute(self.backend.sql("INSERT INTO decision_parts (id, body) VALUES (?, ?) "
                                                     "ON CONFLICT (id) DO NOTHING"), (part_id, body))
                 cursor.execute(self.backend.sql(_INSERT), _row(record, stored))
-                index_record(cursor, record, decision)  # the search index, in the same transaction
-                cursor.execute("COMMIT")
-                self._parts.update(parts)
-            except BaseException:
-                try:
-                    cursor.execute("ROLLBACK")
-                except Exception:
-                    pass
-                raise
+                index_record(self.backend, cursor, record, decision)  # the search index, in the same transaction
+            self._parts.update(parts)  # known to the table only once committed
         except Exception as error:
             self._discard()
             if self.backend.is_busy(error):
@@ -319,15 +306,10 @@ class DecisionLog:
         count = 0
         try:
             cursor = self._connection().cursor()
-            self.backend.begin_exclusive(cursor)
-            try:
+            with self.backend.exclusive(cursor):
                 for sql, params in statements:
                     cursor.execute(sql, params)
                     count += max(cursor.rowcount, 0)
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
         except LogError:
             raise
         except Exception as error:
@@ -336,6 +318,14 @@ class DecisionLog:
         return count
 
     # -- reading rows --
+
+    def inflated(self, text: str) -> str:
+        """A stored decision column as answered (the text itself when it refers to no part)."""
+        if compact.REF not in text:
+            return text
+        value = orjson.loads(text)
+        wanted = compact.references(value)
+        return _inflated(value, self._read_parts(wanted)) if wanted else text
 
     def _select(self, clause: str, params: tuple) -> list[LogRecord]:
         """Records, inflated: as hashed, as answered."""
