@@ -198,8 +198,9 @@ def test_checkpoints_are_issued_every_n_records_and_proofs_verify(target, keyed,
     assert (consistency["from"], consistency["to"]) == (3, 6)
     assert merkle.verify_consistency(3, 6, first.root, checkpoint.root,
                                      [base64.b64decode(p) for p in consistency["consistency_path"]])
-    for query in ("from=0", "from=5&to=4", "from=x", ""):
+    for query in ("from=0", "from=5&to=4", "from=x", "", "from=³", "from=1&to=٣"):  # not ASCII digits: 400, not 500
         assert client.get(f"/v1/log/consistency?{query}").status_code == 400
+    assert client.get(f"/v1/decisions/{ids[0]}/proof?size=³").status_code == 400
     assert client.get("/v1/log/consistency?from=2&to=99").status_code == 409
     assert client.get("/v1/decisions/no-such-id/proof").status_code == 404
     close_log(app)

@@ -314,3 +314,13 @@ def test_the_language_switch_of_a_posted_page_leads_to_a_page(client, logged):
     html = client.post("/ui/diff", data={"from": OLD, "to": NEW, "cases": CASE_FILE, "lang": "en"}).get_data(as_text=True)
     [href] = re.findall(r'id="lang-zh" href="([^"]+)"', html)
     assert 'id="impact-table"' in page(client, href.replace("&amp;", "&"))
+
+
+def test_an_uploaded_corpus_past_the_bound_is_refused_before_any_decision(client, monkeypatch):
+    from service.http import ui
+    monkeypatch.setattr(ui, "MAX_IMPACT_CASES", 1)
+    lines = [json.dumps(qz_case([], case_id=f"U-{i}")) for i in range(2)]
+    data = {"from": "qz-htz@2021-12-30#r3", "to": "qz-htz@2021-12-30#r3", "lang": "en",
+            "corpus": (io.BytesIO("\n".join(lines).encode()), "corpus.jsonl")}
+    html = client.post("/ui/diff", data=data, content_type="multipart/form-data").get_data(as_text=True)
+    assert 'id="impact-error"' in html and "2 cases; at most 1 on this page" in html

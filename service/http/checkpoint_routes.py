@@ -113,7 +113,7 @@ def _size(tree: TreeStore, text: str | None, seq: int):
 
 
 def _integer(text):
-    return int(text) if text is not None and text.isdigit() and len(text) < 19 else None
+    return int(text) if text is not None and text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
 def _tree(app: Flask):

@@ -360,6 +360,9 @@ def derivation_nodes(value, key: str | None = None) -> list[dict]:
 
 # -- impact diff --
 
+MAX_IMPACT_CASES = 1000  # the largest golden case file holds 62
+
+
 def _impact(decider, validator, form, files) -> tuple[dict | None, str | None]:
     from ..cli.diff import DiffError, Side, compare, load_corpus, parse_ref
 
@@ -380,6 +383,8 @@ def _impact(decider, validator, form, files) -> tuple[dict | None, str | None]:
             corpus = load_corpus(CASES_DIR / form["cases"])
         else:
             return None, ui_text.text("diff.pick", g.lang)
+        if len(corpus) > MAX_IMPACT_CASES:  # each is decided twice on a request thread
+            raise DiffError(f"{len(corpus)} cases; at most {MAX_IMPACT_CASES} on this page (use python -m service diff)")
     except (DiffError, OSError, ValueError) as error:
         return None, ui_text.text("diff.error", g.lang, error=error)
     return compare(corpus, sides[0], sides[1]), None

@@ -185,7 +185,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if len(lines) < 4 or lines[-1] != "" or not lines[0]:
         raise NoteError("a checkpoint is an origin, a size and a root hash, one a line")
     size_text, root_text = lines[1], lines[2]
-    if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+    if not (size_text.isascii() and size_text.isdigit()) or (size_text != "0" and size_text.startswith("0")):
         raise NoteError(f"the checkpoint's tree size is not a decimal number: {size_text!r}")
     root = _b64(root_text, "root hash")
     if len(root) != 32:
